@@ -1,0 +1,1151 @@
+/*
+ * The source side of a live migration: prepare on the destination, perform
+ * with QEMU, finish on the destination, confirm by quitting our QEMU.  See
+ * migration.h for the protocol and the ownership rules.
+ */
+#include "agent/hooks.h"
+#include "agent/migration.h"
+#include "agent/vm.h"
+#include "common/error.h"
+#include "common/glib-extra.h"
+#include "common/json.h"
+
+#define AGENT_MIGRATION_RETRY_DELAY_MS 1000
+#define AGENT_MIGRATION_THROTTLE_INITIAL 20
+#define AGENT_MIGRATION_THROTTLE_INCREMENT 10
+#define AGENT_MIGRATION_QEMU_DEFAULT_DOWNTIME_MS 300
+#define AGENT_MIGRATION_XBZRLE_MAX (256 * 1024 * 1024)
+
+static void agent_source_fail(AgentMigration *mig, GError *error);
+static void agent_source_finish(AgentMigration *mig);
+static void agent_source_confirm(AgentMigration *mig);
+
+static AgentVm *agent_source_vm(AgentMigration *mig)
+{
+    return g_hash_table_lookup(mig->agent->vms, mig->vm_id);
+}
+
+/* A QMP command on the migrating VM; fails cleanly if the VM is gone. */
+static void agent_source_qmp(AgentMigration *mig, const char *command,
+                             JsonObject *args, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+    AgentVm *vm = agent_source_vm(mig);
+
+    if (vm == NULL) {
+        GTask *task = g_task_new(NULL, NULL, callback, user_data);
+
+        g_task_return_new_error(task, DRV_ERROR, DRV_ERROR_MIGRATION,
+                                "VM %s is no longer on this host",
+                                mig->vm_name);
+        g_object_unref(task);
+        return;
+    }
+    agent_vm_qmp_async(vm, command, args, 0, callback, user_data);
+}
+
+/* Both paths of agent_source_qmp() answer through a GTask. */
+static JsonNode *agent_source_qmp_finish(GAsyncResult *result,
+                                         GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+static char *agent_source_url(AgentMigration *mig, const char *suffix)
+{
+    return g_strdup_printf("%s/v1/incoming/%s%s", mig->peer_url, mig->id,
+                           suffix);
+}
+
+static GStrv agent_source_hook_env(AgentMigration *mig)
+{
+    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+    drv_strv_builder_take(b, g_strdup_printf("DROVER_VM_ID=%s", mig->vm_id));
+    drv_strv_builder_take(b,
+                        g_strdup_printf("DROVER_VM_NAME=%s", mig->vm_name));
+    drv_strv_builder_take(b,
+                        g_strdup_printf("DROVER_MIGRATION_ID=%s", mig->id));
+    drv_strv_builder_take(b, g_strdup_printf("DROVER_PEER=%s", mig->peer_url));
+    return g_strv_builder_end(b);
+}
+
+static char *agent_source_spec_text(AgentMigration *mig)
+{
+    AgentVm *vm = agent_source_vm(mig);
+    g_autoptr(JsonObject) spec = NULL;
+
+    if (vm == NULL) {
+        return g_strdup("{}");
+    }
+    spec = drv_vm_spec_to_json(vm->spec);
+    return drv_json_object_to_string(spec, FALSE);
+}
+
+static gboolean agent_error_is_transport(const GError *error)
+{
+    DrvErrorCode code = drv_error_classify(error);
+
+    return code == DRV_ERROR_UNREACHABLE || code == DRV_ERROR_TIMEOUT;
+}
+
+/* ---- destination abort (best effort, retried) ---- */
+
+typedef struct {
+    AgentMigration *mig;
+    char *reason;
+    guint attempt;
+} AgentAbortCall;
+
+static void agent_abort_call_free(AgentAbortCall *call)
+{
+    agent_migration_unref(call->mig);
+    g_free(call->reason);
+    g_free(call);
+}
+
+static void agent_source_abort_send(AgentAbortCall *call);
+
+static gboolean agent_source_abort_retry(gpointer user_data)
+{
+    agent_source_abort_send(user_data);
+    return G_SOURCE_REMOVE;
+}
+
+static void agent_source_on_aborted(GObject *source, GAsyncResult *result,
+                                    gpointer user_data)
+{
+    AgentAbortCall *call = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = drv_http_call_finish(result, NULL, &error);
+
+    if (error == NULL || drv_error_classify(error) == DRV_ERROR_NOT_FOUND) {
+        agent_abort_call_free(call);
+        return;
+    }
+    if (agent_error_is_transport(error) &&
+        ++call->attempt < AGENT_MIGRATION_CALL_RETRIES) {
+        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS,
+                      agent_source_abort_retry, call);
+        return;
+    }
+    g_warning("migration %s: destination %s did not abort: %s",
+              call->mig->id, call->mig->peer_url, error->message);
+    agent_abort_call_free(call);
+}
+
+static void agent_source_abort_send(AgentAbortCall *call)
+{
+    g_autofree char *url = agent_source_url(call->mig, "/abort");
+    g_autoptr(JsonObject) body = json_object_new();
+
+    json_object_set_string_member(body, "reason", call->reason);
+    drv_http_call_async(call->mig->agent->session, "POST", url, body,
+                        AGENT_MIGRATION_FINISH_TIMEOUT_MS, NULL,
+                        agent_source_on_aborted, call);
+}
+
+static void agent_source_abort_dest(AgentMigration *mig, const char *reason)
+{
+    AgentAbortCall *call = g_new0(AgentAbortCall, 1);
+
+    call->mig = agent_migration_ref(mig);
+    call->reason = g_strdup(reason);
+    agent_source_abort_send(call);
+}
+
+/* ---- ending without a handover: the VM stays here, running ---- */
+
+typedef struct {
+    AgentMigration *mig;
+    GError *error;
+    AgentMigrationStatus status;
+} AgentSourceEnd;
+
+static void agent_source_end_free(AgentSourceEnd *end)
+{
+    agent_migration_unref(end->mig);
+    g_clear_error(&end->error);
+    g_free(end);
+}
+
+static void agent_source_end_here(AgentSourceEnd *end, gboolean running)
+{
+    AgentMigration *mig = end->mig;
+    AgentVm *vm = agent_source_vm(mig);
+
+    if (vm != NULL && vm->state == AGENT_VM_MIGRATING) {
+        agent_vm_set_state(vm, running ? AGENT_VM_RUNNING : AGENT_VM_PAUSED,
+                           "migration ended; the VM stays on this host");
+    }
+    agent_source_abort_dest(mig, end->error ? end->error->message
+                                            : "migration cancelled");
+    agent_migration_end(mig, end->status, end->error);
+    agent_source_end_free(end);
+}
+
+static void agent_source_on_resumed(GObject *source, GAsyncResult *result,
+                                    gpointer user_data)
+{
+    AgentSourceEnd *end = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+
+    if (node == NULL) {
+        g_warning("migration %s: cannot resume VM %s on the source: %s",
+                  end->mig->id, end->mig->vm_name, error->message);
+    }
+    agent_source_end_here(end, node != NULL);
+}
+
+static void agent_source_on_status_checked(GObject *source,
+                                           GAsyncResult *result,
+                                           gpointer user_data)
+{
+    AgentSourceEnd *end = user_data;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, NULL);
+    const char *status = "";
+
+    if (node != NULL) {
+        status = drv_json_string_or(json_node_get_object(node), "status",
+                                    "");
+    }
+    if (node == NULL || g_str_equal(status, "running") ||
+        !end->mig->was_running) {
+        agent_source_end_here(end, g_str_equal(status, "running"));
+        return;
+    }
+    /*
+     * QEMU restarts the guest after a failed or cancelled migration, but
+     * not when it stopped it for good (completed, then refused by the
+     * destination) or when a policy paused it.
+     */
+    g_message("migration %s: resuming VM %s on the source (QEMU says %s)",
+              end->mig->id, end->mig->vm_name, status);
+    agent_source_qmp(end->mig, "cont", NULL, agent_source_on_resumed, end);
+}
+
+/*
+ * End the migration with the VM on this host: make sure its guest runs
+ * again if it ran before, then release the destination.
+ */
+static void agent_source_keep_here(AgentMigration *mig,
+                                   AgentMigrationStatus status,
+                                   GError *error)
+{
+    AgentSourceEnd *end = g_new0(AgentSourceEnd, 1);
+
+    end->mig = agent_migration_ref(mig);
+    end->error = error;
+    end->status = status;
+    if (mig->poll_id) {
+        g_source_remove(mig->poll_id);
+        mig->poll_id = 0;
+    }
+    agent_source_qmp(mig, "query-status", NULL,
+                     agent_source_on_status_checked, end);
+}
+
+/* ---- failing and cancelling during perform ---- */
+
+static void agent_source_on_cancel_sent(GObject *source, GAsyncResult *result,
+                                        gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+
+    /* the MIGRATION "cancelled" event carries on from here */
+    if (node == NULL && mig->phase != AGENT_MIGRATION_ENDED) {
+        agent_source_keep_here(mig,
+                               mig->cancel_requested
+                                   ? AGENT_MIGRATION_CANCELLED
+                                   : AGENT_MIGRATION_FAILED,
+                               g_steal_pointer(&error));
+    }
+}
+
+/* Reason a cancelled QEMU migration ended, kept until QEMU confirms. */
+#define AGENT_SOURCE_REASON_KEY "drv-cancel-reason"
+
+static void agent_source_cancel_qemu(AgentMigration *mig, GError *reason)
+{
+    g_free(mig->error_code);
+    g_free(mig->error_message);
+    mig->error_code = g_strdup(drv_error_code_name(
+        drv_error_classify(reason)));
+    mig->error_message = g_strdup(reason->message);
+    g_error_free(reason);
+    agent_source_qmp(mig, "migrate_cancel", NULL, agent_source_on_cancel_sent,
+                     agent_migration_ref(mig));
+}
+
+static GError *agent_source_recorded_error(AgentMigration *mig,
+                                           DrvErrorCode fallback,
+                                           const char *fallback_message)
+{
+    if (mig->error_message != NULL) {
+        return g_error_new_literal(DRV_ERROR,
+                                   drv_error_code_from_name(mig->error_code),
+                                   mig->error_message);
+    }
+    return g_error_new_literal(DRV_ERROR, fallback, fallback_message);
+}
+
+static void agent_source_fail(AgentMigration *mig, GError *error)
+{
+    if (mig->phase == AGENT_MIGRATION_ENDED) {
+        g_error_free(error);
+        return;
+    }
+    agent_source_keep_here(mig,
+                           mig->cancel_requested ? AGENT_MIGRATION_CANCELLED
+                                                 : AGENT_MIGRATION_FAILED,
+                           error);
+}
+
+gboolean agent_migration_cancel(AgentMigration *mig, GError **error)
+{
+    if (mig->role != AGENT_MIGRATION_SOURCE) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "migration %s is incoming: cancel it on its source",
+                    mig->id);
+        return FALSE;
+    }
+    if (mig->phase == AGENT_MIGRATION_ENDED) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "migration %s has already %s", mig->id,
+                    agent_migration_status_name(mig->status));
+        return FALSE;
+    }
+    if (mig->phase >= AGENT_MIGRATION_FINISH) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "migration %s is handing the VM over to %s and can no "
+                    "longer be cancelled",
+                    mig->id, mig->peer_url);
+        return FALSE;
+    }
+    if (mig->cancel_requested) {
+        return TRUE;
+    }
+    mig->cancel_requested = TRUE;
+    g_message("migration %s of VM %s: cancel requested in phase %s", mig->id,
+              mig->vm_name, agent_migration_phase_name(mig->phase));
+    if (mig->qemu_status != NULL && !g_str_equal(mig->qemu_status, "none")) {
+        agent_source_cancel_qemu(
+            mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                             "migration cancelled by request"));
+    } else {
+        /* prepare or the steps before migrate: they check the flag */
+        g_cancellable_cancel(mig->cancellable);
+    }
+    return TRUE;
+}
+
+static void agent_source_on_postcopy(GObject *source, GAsyncResult *result,
+                                     gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+
+    if (node == NULL && mig->phase == AGENT_MIGRATION_PERFORM) {
+        g_warning("migration %s: migrate-start-postcopy failed: %s", mig->id,
+                  error->message);
+    }
+}
+
+gboolean agent_migration_start_postcopy(AgentMigration *mig, GError **error)
+{
+    if (mig->role != AGENT_MIGRATION_SOURCE ||
+        mig->phase != AGENT_MIGRATION_PERFORM ||
+        g_strcmp0(mig->qemu_status, "active") != 0) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "migration %s is not in a running pre-copy phase",
+                    mig->id);
+        return FALSE;
+    }
+    if (!mig->params.post_copy) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "migration %s was started without post-copy allowed",
+                    mig->id);
+        return FALSE;
+    }
+    g_message("migration %s of VM %s: switching to post-copy", mig->id,
+              mig->vm_name);
+    agent_source_qmp(mig, "migrate-start-postcopy", NULL,
+                     agent_source_on_postcopy, agent_migration_ref(mig));
+    return TRUE;
+}
+
+/* ---- progress ---- */
+
+static void agent_source_on_progress(GObject *source, GAsyncResult *result,
+                                     gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+    JsonObject *info;
+    const char *status;
+
+    mig->polling = FALSE;
+    if (node == NULL || mig->phase == AGENT_MIGRATION_ENDED) {
+        return;
+    }
+    info = json_node_get_object(node);
+    agent_migration_progress_update(&mig->progress, info);
+    status = mig->progress.qemu_status;
+    agent_events_emit(mig->agent->events, "migration_progress",
+                      agent_migration_to_json(mig));
+    /* an event may be lost across a monitor reconnect: the poll decides */
+    if (g_strcmp0(status, mig->qemu_status) != 0) {
+        g_free(mig->qemu_status);
+        mig->qemu_status = g_strdup(status);
+        agent_migration_source_on_status(mig, status);
+        return;
+    }
+    if (mig->phase != AGENT_MIGRATION_PERFORM || mig->convergence == NULL) {
+        return;
+    }
+    switch (agent_convergence_step(mig->convergence, &mig->progress)) {
+    case AGENT_CONVERGENCE_START_POSTCOPY:
+        agent_migration_start_postcopy(mig, NULL);
+        break;
+    case AGENT_CONVERGENCE_ABORT_TIMEOUT:
+        g_message("migration %s of VM %s: did not converge in time; "
+                  "cancelling",
+                  mig->id, mig->vm_name);
+        agent_source_cancel_qemu(
+            mig, g_error_new(DRV_ERROR, DRV_ERROR_TIMEOUT,
+                             "migration did not complete within %" G_GINT64_FORMAT
+                             " s",
+                             mig->progress.elapsed_ms / 1000));
+        break;
+    case AGENT_CONVERGENCE_NONE:
+        break;
+    }
+}
+
+void agent_migration_source_poll(AgentMigration *mig)
+{
+    if (mig->polling || mig->phase == AGENT_MIGRATION_ENDED) {
+        return;
+    }
+    mig->polling = TRUE;
+    agent_source_qmp(mig, "query-migrate", NULL, agent_source_on_progress,
+                     agent_migration_ref(mig));
+}
+
+static gboolean agent_source_poll_tick(gpointer user_data)
+{
+    agent_migration_source_poll(user_data);
+    return G_SOURCE_CONTINUE;
+}
+
+/* ---- QEMU status changes ---- */
+
+static void agent_source_on_failed_info(GObject *source, GAsyncResult *result,
+                                        gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, NULL);
+    const char *desc = NULL;
+
+    if (node != NULL) {
+        desc = drv_json_string_or(json_node_get_object(node), "error-desc",
+                                  NULL);
+    }
+    agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
+                                       "QEMU reports the migration failed: "
+                                       "%s",
+                                       desc ? desc : "no reason given"));
+}
+
+static void agent_source_on_final_info(GObject *source, GAsyncResult *result,
+                                       gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, NULL);
+
+    if (node != NULL) {
+        JsonObject *info = json_node_get_object(node);
+
+        agent_migration_progress_update(&mig->progress, info);
+        mig->qemu_downtime_ms = drv_json_int_or(info, "downtime", 0);
+        mig->qemu_total_ms = drv_json_int_or(info, "total-time", 0);
+    }
+    if (mig->phase == AGENT_MIGRATION_PERFORM) {
+        agent_source_finish(mig);
+    }
+}
+
+void agent_migration_source_on_status(AgentMigration *mig, const char *status)
+{
+    if (mig->phase == AGENT_MIGRATION_ENDED) {
+        return;
+    }
+    if (g_str_equal(status, "completed")) {
+        if (mig->phase == AGENT_MIGRATION_PERFORM) {
+            /* the final figures, then hand over */
+            agent_source_qmp(mig, "query-migrate", NULL,
+                             agent_source_on_final_info,
+                             agent_migration_ref(mig));
+        } else if (mig->phase == AGENT_MIGRATION_FINISH &&
+                   mig->postcopy_used && mig->resume_us != 0) {
+            agent_source_confirm(mig);
+        }
+    } else if (g_str_equal(status, "postcopy-active")) {
+        if (mig->phase == AGENT_MIGRATION_PERFORM) {
+            /* the destination must run from now on: the source cannot */
+            mig->postcopy_used = TRUE;
+            agent_source_finish(mig);
+        }
+    } else if (g_str_equal(status, "failed")) {
+        if (mig->phase == AGENT_MIGRATION_PERFORM) {
+            agent_source_qmp(mig, "query-migrate", NULL,
+                             agent_source_on_failed_info,
+                             agent_migration_ref(mig));
+        } else if (mig->postcopy_used) {
+            g_autoptr(GError) error = g_error_new_literal(
+                DRV_ERROR, DRV_ERROR_MIGRATION,
+                "post-copy failed after the switch-over: the VM's memory "
+                "is split between the hosts and its guest is paused on the "
+                "destination");
+
+            agent_migration_end(mig, AGENT_MIGRATION_FAILED, error);
+        }
+    } else if (g_str_equal(status, "cancelled")) {
+        if (mig->phase == AGENT_MIGRATION_PERFORM) {
+            agent_source_fail(mig, agent_source_recorded_error(
+                                       mig, DRV_ERROR_CANCELLED,
+                                       "migration cancelled in QEMU"));
+        }
+    } else if (g_str_equal(status, "qemu-exited")) {
+        if (mig->phase <= AGENT_MIGRATION_PERFORM) {
+            g_autoptr(GError) error = g_error_new_literal(
+                DRV_ERROR, DRV_ERROR_MIGRATION,
+                "the source QEMU exited during the migration");
+
+            agent_source_abort_dest(mig, error->message);
+            agent_migration_end(mig, AGENT_MIGRATION_FAILED, error);
+        }
+    }
+}
+
+/* ---- finish and confirm ---- */
+
+typedef struct {
+    AgentMigration *mig;
+    guint attempt;
+} AgentFinishCall;
+
+static void agent_finish_call_free(AgentFinishCall *call)
+{
+    agent_migration_unref(call->mig);
+    g_free(call);
+}
+
+static void agent_source_finish_send(AgentFinishCall *call);
+
+static gboolean agent_source_finish_retry(gpointer user_data)
+{
+    agent_source_finish_send(user_data);
+    return G_SOURCE_REMOVE;
+}
+
+static void agent_source_on_finished(GObject *source, GAsyncResult *result,
+                                     gpointer user_data)
+{
+    AgentFinishCall *call = user_data;
+    AgentMigration *mig = call->mig;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = drv_http_call_finish(result, NULL, &error);
+
+    if (mig->phase == AGENT_MIGRATION_ENDED) {
+        agent_finish_call_free(call);
+        return;
+    }
+    if (node != NULL && JSON_NODE_HOLDS_OBJECT(node)) {
+        mig->resume_us = drv_json_int_or(json_node_get_object(node),
+                                         "resume_us", 0);
+        if (!mig->postcopy_used ||
+            g_strcmp0(mig->qemu_status, "completed") == 0) {
+            agent_source_confirm(mig);
+        } else {
+            agent_migration_save(mig, NULL);
+        }
+        agent_finish_call_free(call);
+        return;
+    }
+    if (error == NULL) {
+        error = g_error_new(DRV_ERROR, DRV_ERROR_REMOTE,
+                            "destination %s gave no answer to finish",
+                            mig->peer_url);
+    }
+    if (agent_error_is_transport(error) &&
+        ++call->attempt < AGENT_MIGRATION_CALL_RETRIES) {
+        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS,
+                      agent_source_finish_retry, call);
+        return;
+    }
+    if (agent_error_is_transport(error) || mig->postcopy_used) {
+        AgentVm *vm = agent_source_vm(mig);
+
+        /*
+         * We cannot tell whether the destination resumed the guest: leave
+         * ours stopped rather than risk it running twice.
+         */
+        g_prefix_error(&error,
+                       "%s: the VM stays paused on %s until an "
+                       "administrator resumes it on one host: ",
+                       mig->postcopy_used ? "post-copy handover failed"
+                                          : "finish not confirmed",
+                       mig->agent->config->name);
+        if (vm != NULL && vm->state == AGENT_VM_MIGRATING) {
+            agent_vm_set_state(vm, AGENT_VM_PAUSED, error->message);
+        }
+        agent_migration_end(mig, AGENT_MIGRATION_FAILED, error);
+        agent_finish_call_free(call);
+        return;
+    }
+    /* the destination refused and did not resume: the VM stays here */
+    g_prefix_error(&error, "destination %s refused to finish: ",
+                   mig->peer_url);
+    agent_source_keep_here(mig, AGENT_MIGRATION_FAILED,
+                           g_steal_pointer(&error));
+    agent_finish_call_free(call);
+}
+
+static void agent_source_finish_send(AgentFinishCall *call)
+{
+    g_autofree char *url = agent_source_url(call->mig, "/finish");
+    g_autoptr(JsonObject) body = json_object_new();
+
+    json_object_set_boolean_member(body, "postcopy", call->mig->postcopy_used);
+    drv_http_call_async(call->mig->agent->session, "POST", url, body,
+                        AGENT_MIGRATION_FINISH_TIMEOUT_MS, NULL,
+                        agent_source_on_finished, call);
+}
+
+static void agent_source_finish(AgentMigration *mig)
+{
+    AgentFinishCall *call = g_new0(AgentFinishCall, 1);
+
+    if (mig->poll_id && !mig->postcopy_used) {
+        g_source_remove(mig->poll_id);
+        mig->poll_id = 0;
+    }
+    agent_migration_set_phase(mig, AGENT_MIGRATION_FINISH);
+    call->mig = agent_migration_ref(mig);
+    agent_source_finish_send(call);
+}
+
+static void agent_source_on_after_hooks(GObject *source, GAsyncResult *result,
+                                        gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!agent_hooks_run_finish(result, &error)) {
+        g_warning("migration %s: %s", mig->id, error->message);
+    }
+}
+
+static void agent_source_on_quit(GObject *source, GAsyncResult *result,
+                                 gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    AgentVm *vm = agent_source_vm(mig);
+    g_autofree char *spec = agent_source_spec_text(mig);
+    g_auto(GStrv) env = agent_source_hook_env(mig);
+
+    if (vm != NULL) {
+        agent_vm_remove(vm);
+    }
+    agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
+    agent_hooks_run_async(mig->agent->config->hooks_dir,
+                          "after_vm_migrate_source", spec,
+                          (const char *const *)env,
+                          mig->agent->config->hook_timeout_s, NULL,
+                          agent_source_on_after_hooks,
+                          agent_migration_ref(mig));
+}
+
+static void agent_source_confirm(AgentMigration *mig)
+{
+    AgentVm *vm = agent_source_vm(mig);
+    g_autofree char *reason = g_strdup_printf("migrated to %s",
+                                              mig->peer_name
+                                                  ? mig->peer_name
+                                                  : mig->peer_url);
+
+    if (mig->phase != AGENT_MIGRATION_CONFIRM) {
+        agent_migration_set_phase(mig, AGENT_MIGRATION_CONFIRM);
+    }
+    if (vm == NULL) {
+        agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
+        return;
+    }
+    if (mig->stop_us == 0) {
+        mig->stop_us = vm->last_stop_us;
+    }
+    agent_vm_kill_async(vm, reason, agent_source_on_quit,
+                        agent_migration_ref(mig));
+}
+
+/* ---- perform ---- */
+
+static void agent_source_on_migrate(GObject *source, GAsyncResult *result,
+                                    gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    GError *error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+
+    if (node == NULL) {
+        agent_source_fail(mig, error);
+        return;
+    }
+    if (mig->qemu_status == NULL) {
+        mig->qemu_status = g_strdup("setup");
+    }
+    mig->poll_id = g_timeout_add(AGENT_MIGRATION_POLL_MS,
+                                 agent_source_poll_tick, mig);
+    if (mig->cancel_requested) {
+        agent_source_cancel_qemu(
+            mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                             "migration cancelled by request"));
+    }
+}
+
+static void agent_source_on_parameters(GObject *source, GAsyncResult *result,
+                                       gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    GError *error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+    g_autoptr(JsonObject) args = json_object_new();
+    g_autofree char *uri = NULL;
+
+    if (node == NULL) {
+        agent_source_fail(mig, error);
+        return;
+    }
+    if (mig->cancel_requested) {
+        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                                           "migration cancelled by "
+                                           "request"));
+        return;
+    }
+    uri = strchr(mig->address, ':')
+              ? g_strdup_printf("tcp:[%s]:%u", mig->address, mig->port)
+              : g_strdup_printf("tcp:%s:%u", mig->address, mig->port);
+    json_object_set_string_member(args, "uri", uri);
+    mig->convergence = agent_convergence_new(
+        &mig->params, mig->agent->config->migration_timeout_s);
+    agent_source_qmp(mig, "migrate", args, agent_source_on_migrate,
+                     agent_migration_ref(mig));
+}
+
+static guint64 agent_pow2_floor(guint64 value)
+{
+    guint64 out = 1;
+
+    while (out * 2 <= value) {
+        out *= 2;
+    }
+    return out;
+}
+
+static void agent_source_on_capabilities(GObject *source,
+                                         GAsyncResult *result,
+                                         gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    GError *error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+    g_autoptr(JsonObject) args = json_object_new();
+    AgentVm *vm = agent_source_vm(mig);
+    guint bandwidth = mig->params.bandwidth_mbps
+                          ? mig->params.bandwidth_mbps
+                          : mig->agent->config->migration_bandwidth_mbps;
+
+    if (node == NULL) {
+        agent_source_fail(mig, error);
+        return;
+    }
+    /*
+     * Every parameter is set, not only the requested ones: an earlier
+     * migration attempt of this QEMU may have left others behind.
+     */
+    json_object_set_int_member(args, "downtime-limit",
+                               mig->params.downtime_ms
+                                   ? mig->params.downtime_ms
+                                   : AGENT_MIGRATION_QEMU_DEFAULT_DOWNTIME_MS);
+    json_object_set_int_member(args, "max-bandwidth",
+                               (gint64)bandwidth * 1000 * 1000 / 8);
+    json_object_set_int_member(args, "cpu-throttle-initial",
+                               AGENT_MIGRATION_THROTTLE_INITIAL);
+    json_object_set_int_member(args, "cpu-throttle-increment",
+                               AGENT_MIGRATION_THROTTLE_INCREMENT);
+    if (mig->params.compression && vm != NULL) {
+        guint64 cache = agent_pow2_floor(
+            MIN((guint64)vm->spec->memory_mib * 1024 * 1024 / 4,
+                (guint64)AGENT_MIGRATION_XBZRLE_MAX));
+
+        json_object_set_int_member(args, "xbzrle-cache-size", (gint64)cache);
+    }
+    agent_source_qmp(mig, "migrate-set-parameters", args,
+                     agent_source_on_parameters, agent_migration_ref(mig));
+}
+
+static void agent_add_capability(JsonArray *caps, const char *name,
+                                 gboolean state)
+{
+    JsonObject *cap = json_object_new();
+
+    json_object_set_string_member(cap, "capability", name);
+    json_object_set_boolean_member(cap, "state", state);
+    json_array_add_object_element(caps, cap);
+}
+
+static void agent_source_on_before_hooks(GObject *source,
+                                         GAsyncResult *result,
+                                         gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    GError *error = NULL;
+    g_autoptr(JsonObject) args = json_object_new();
+    JsonArray *caps = json_array_new();
+
+    if (!agent_hooks_run_finish(result, &error)) {
+        agent_source_fail(mig, error);
+        return;
+    }
+    if (mig->cancel_requested) {
+        json_array_unref(caps);
+        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                                           "migration cancelled by "
+                                           "request"));
+        return;
+    }
+    agent_add_capability(caps, "events", TRUE);
+    agent_add_capability(caps, "auto-converge", mig->params.auto_converge);
+    agent_add_capability(caps, "xbzrle", mig->params.compression);
+    agent_add_capability(caps, "postcopy-ram", mig->params.post_copy);
+    json_object_set_array_member(args, "capabilities", caps);
+    agent_source_qmp(mig, "migrate-set-capabilities", args,
+                     agent_source_on_capabilities, agent_migration_ref(mig));
+}
+
+static void agent_source_perform(AgentMigration *mig)
+{
+    g_autofree char *spec = agent_source_spec_text(mig);
+    g_auto(GStrv) env = agent_source_hook_env(mig);
+
+    agent_hooks_run_async(mig->agent->config->hooks_dir,
+                          "before_vm_migrate_source", spec,
+                          (const char *const *)env,
+                          mig->agent->config->hook_timeout_s,
+                          mig->cancellable, agent_source_on_before_hooks,
+                          agent_migration_ref(mig));
+}
+
+/* ---- start and prepare ---- */
+
+static void agent_source_on_prepared(GObject *source, GAsyncResult *result,
+                                     gpointer user_data)
+{
+    g_autoptr(GTask) task = user_data;
+    AgentMigration *mig = g_task_get_task_data(task);
+    GError *error = NULL;
+    g_autoptr(JsonNode) node = drv_http_call_finish(result, NULL, &error);
+    JsonObject *reply;
+
+    if (node == NULL && error == NULL) {
+        error = g_error_new(DRV_ERROR, DRV_ERROR_REMOTE,
+                            "destination %s answered prepare with nothing",
+                            mig->peer_url);
+    }
+    if (error == NULL && mig->cancel_requested) {
+        error = g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                            "migration cancelled by request");
+    }
+    if (error != NULL) {
+        AgentVm *vm = agent_source_vm(mig);
+
+        if (mig->cancel_requested &&
+            g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            g_clear_error(&error);
+            error = g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                                "migration cancelled by request");
+        }
+        if (vm != NULL && vm->state == AGENT_VM_MIGRATING) {
+            agent_vm_set_state(vm,
+                               mig->was_running ? AGENT_VM_RUNNING
+                                                : AGENT_VM_PAUSED,
+                               "migration refused in prepare");
+        }
+        /* prepare may have gone through on the destination anyway */
+        if (mig->cancel_requested || agent_error_is_transport(error)) {
+            agent_source_abort_dest(mig, error->message);
+        }
+        agent_migration_end(mig,
+                            mig->cancel_requested ? AGENT_MIGRATION_CANCELLED
+                                                  : AGENT_MIGRATION_FAILED,
+                            error);
+        g_task_return_error(task, error);
+        return;
+    }
+    reply = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+    mig->address = g_strdup(drv_json_string_or(reply, "address", NULL));
+    mig->port = (guint)drv_json_int_or(reply, "port", 0);
+    mig->peer_name = g_strdup(drv_json_string_or(reply, "host", NULL));
+    if (mig->address == NULL || mig->port == 0 || mig->port > 65535) {
+        error = g_error_new(DRV_ERROR, DRV_ERROR_REMOTE,
+                            "destination %s gave no migration address",
+                            mig->peer_url);
+        agent_source_abort_dest(mig, error->message);
+        agent_source_keep_here(mig, AGENT_MIGRATION_FAILED,
+                               g_error_copy(error));
+        g_task_return_error(task, error);
+        return;
+    }
+    agent_migration_set_phase(mig, AGENT_MIGRATION_PERFORM);
+    g_task_return_pointer(task, agent_migration_ref(mig),
+                          (GDestroyNotify)agent_migration_unref);
+    agent_source_perform(mig);
+}
+
+static gboolean agent_source_check(Agent *agent, AgentVm *vm,
+                                   const char *destination,
+                                   const AgentMigrationParams *params,
+                                   GError **error)
+{
+    g_autoptr(GUri) uri = NULL;
+
+    if (vm->state != AGENT_VM_RUNNING && vm->state != AGENT_VM_PAUSED) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "VM %s is %s: only a running or paused VM can migrate",
+                    vm->spec->name, agent_vm_state_name(vm->state));
+        return FALSE;
+    }
+    if (vm->spec->migration_mode == DRV_MIGRATION_MODE_DISABLED) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "VM %s has migration disabled", vm->spec->name);
+        return FALSE;
+    }
+    if (params->post_copy && vm->spec->post_copy == DRV_TRISTATE_FALSE) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "VM %s does not allow post-copy migration",
+                    vm->spec->name);
+        return FALSE;
+    }
+    uri = g_uri_parse(destination, G_URI_FLAGS_NONE, NULL);
+    if (uri == NULL || g_uri_get_host(uri) == NULL ||
+        (g_strcmp0(g_uri_get_scheme(uri), "http") != 0 &&
+         g_strcmp0(g_uri_get_scheme(uri), "https") != 0)) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "migrate: 'destination' must be an agent URL like "
+                    "http://127.0.1.2:7001, not '%s'",
+                    destination);
+        return FALSE;
+    }
+    if (g_str_equal(destination, agent->config->url) ||
+        (g_uri_get_port(uri) ==
+             (gint)drv_http_server_get_port(agent->server) &&
+         g_strcmp0(g_uri_get_host(uri), agent->config->migration_address) ==
+             0)) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_SAME_HOST,
+                    "destination %s is this host (%s)", destination,
+                    agent->config->name);
+        return FALSE;
+    }
+    if (agent_migration_count_active(agent, AGENT_MIGRATION_SOURCE) >=
+        agent->config->max_outgoing_migrations) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_BUSY,
+                    "host %s already runs %u outgoing migrations (its "
+                    "limit)",
+                    agent->config->name,
+                    agent->config->max_outgoing_migrations);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+void agent_migration_start_async(Agent *agent, AgentVm *vm,
+                                 JsonObject *request,
+                                 GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
+    static const char *const known[] = {"destination",
+                                        "policy",
+                                        "downtime_ms",
+                                        "bandwidth_mbps",
+                                        "auto_converge",
+                                        "compression",
+                                        "post_copy",
+                                        "post_copy_after_passes",
+                                        "timeout_s",
+                                        NULL};
+    g_auto(AgentMigrationParams) params = {0};
+    GError *error = NULL;
+    const char *destination = NULL;
+    g_autofree char *dest = NULL;
+    AgentMigration *mig;
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(JsonObject) src = NULL;
+    g_autofree char *url = NULL;
+
+    g_task_set_source_tag(task, agent_migration_start_async);
+    if (!drv_json_check_members(request, "migrate", known, &error) ||
+        !drv_json_get_string(request, "migrate", "destination", TRUE,
+                             &destination, &error) ||
+        !agent_migration_params_parse(request, &params, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
+    dest = g_strdup(destination);
+    /* "http://host:port/" and "http://host:port" are the same agent */
+    while (g_str_has_suffix(dest, "/")) {
+        dest[strlen(dest) - 1] = '\0';
+    }
+    if (!agent_source_check(agent, vm, dest, &params, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
+    mig = agent_migration_new(agent, AGENT_MIGRATION_SOURCE, NULL, vm);
+    mig->peer_url = g_steal_pointer(&dest);
+    mig->params = params;
+    memset(&params, 0, sizeof(params));
+    mig->was_running = vm->state == AGENT_VM_RUNNING;
+    mig->cancellable = g_cancellable_new();
+    g_hash_table_insert(agent->migrations, g_strdup(mig->id), mig);
+    g_task_set_task_data(task, agent_migration_ref(mig),
+                         (GDestroyNotify)agent_migration_unref);
+    vm->migration = mig;
+    agent_vm_set_state(vm, AGENT_VM_MIGRATING, "migration started");
+    agent_migration_save(mig, NULL);
+    g_message("migration %s of VM %s to %s: prepare", mig->id,
+              vm->spec->name, mig->peer_url);
+    agent_events_emit(agent->events, "migration_started",
+                      agent_migration_to_json(mig));
+
+    body = json_object_new();
+    src = json_object_new();
+    json_object_set_string_member(body, "migration_id", mig->id);
+    json_object_set_object_member(body, "spec",
+                                  drv_vm_spec_to_json(vm->spec));
+    json_object_set_string_member(body, "machine", vm->machine);
+    json_object_set_boolean_member(body, "post_copy", mig->params.post_copy);
+    json_object_set_string_member(src, "host_id", agent->host_id);
+    json_object_set_string_member(src, "name", agent->config->name);
+    json_object_set_string_member(src, "url", agent->config->url);
+    json_object_set_object_member(body, "source", g_steal_pointer(&src));
+    url = g_strdup_printf("%s/v1/incoming", mig->peer_url);
+    drv_http_call_async(agent->session, "POST", url, body,
+                        AGENT_MIGRATION_PREPARE_TIMEOUT_MS, mig->cancellable,
+                        agent_source_on_prepared, g_steal_pointer(&task));
+}
+
+AgentMigration *agent_migration_start_finish(GAsyncResult *result,
+                                             GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+/* ---- recovery after an agent restart ---- */
+
+static void agent_source_on_recover_info(GObject *source,
+                                         GAsyncResult *result,
+                                         gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+    const char *status;
+
+    if (node == NULL) {
+        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
+                                           "agent restarted during the "
+                                           "migration and cannot query "
+                                           "QEMU: %s",
+                                           error->message));
+        return;
+    }
+    status = drv_json_string_or(json_node_get_object(node), "status",
+                                "none");
+    agent_migration_progress_update(&mig->progress,
+                                    json_node_get_object(node));
+    g_free(mig->qemu_status);
+    mig->qemu_status = g_strdup(status);
+    g_message("migration %s: QEMU reports '%s' after the agent restart",
+              mig->id, status);
+    if (g_str_equal(status, "completed")) {
+        agent_source_finish(mig);
+    } else if (g_str_equal(status, "postcopy-active") ||
+               g_str_equal(status, "postcopy-paused") ||
+               g_str_equal(status, "postcopy-recover")) {
+        mig->postcopy_used = TRUE;
+        mig->poll_id = g_timeout_add(AGENT_MIGRATION_POLL_MS,
+                                     agent_source_poll_tick, mig);
+        agent_source_finish(mig);
+    } else if (g_str_equal(status, "failed") ||
+               g_str_equal(status, "cancelled") ||
+               g_str_equal(status, "none")) {
+        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
+                                           "agent restarted during the "
+                                           "migration; QEMU says '%s'",
+                                           status));
+    } else {
+        mig->poll_id = g_timeout_add(AGENT_MIGRATION_POLL_MS,
+                                     agent_source_poll_tick, mig);
+        agent_source_cancel_qemu(
+            mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
+                             "agent restarted during the migration"));
+    }
+}
+
+void agent_migration_source_recover(AgentMigration *mig)
+{
+    AgentVm *vm = agent_source_vm(mig);
+
+    switch (mig->phase) {
+    case AGENT_MIGRATION_PREPARE:
+        mig->cancellable = mig->cancellable ? mig->cancellable
+                                            : g_cancellable_new();
+        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
+                                           "agent restarted during "
+                                           "prepare"));
+        break;
+    case AGENT_MIGRATION_PERFORM:
+        if (vm == NULL || vm->pid <= 0) {
+            g_autoptr(GError) error = g_error_new_literal(
+                DRV_ERROR, DRV_ERROR_MIGRATION,
+                "the source QEMU is gone after an agent restart");
+
+            agent_source_abort_dest(mig, error->message);
+            agent_migration_end(mig, AGENT_MIGRATION_FAILED, error);
+            break;
+        }
+        mig->cancellable = g_cancellable_new();
+        agent_source_qmp(mig, "query-migrate", NULL,
+                         agent_source_on_recover_info,
+                         agent_migration_ref(mig));
+        break;
+    case AGENT_MIGRATION_FINISH: {
+        AgentFinishCall *call = g_new0(AgentFinishCall, 1);
+
+        call->mig = agent_migration_ref(mig);
+        agent_source_finish_send(call);
+        break;
+    }
+    case AGENT_MIGRATION_CONFIRM:
+        agent_source_confirm(mig);
+        break;
+    case AGENT_MIGRATION_ENDED:
+        break;
+    }
+}

@@ -1,0 +1,51 @@
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from drover_testlib import AGENT_BIN, GUEST_ELF, Agent, kill_qemus_under
+
+
+def pytest_configure(config):
+    for path in (AGENT_BIN, GUEST_ELF):
+        if not os.path.exists(path):
+            raise pytest.UsageError(
+                "%s is missing: build first (see README)" % path)
+
+
+class Cluster:
+    """Agents on 127.0.1.N sharing one storage directory."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.shared = os.path.join(workdir, "shared")
+        os.makedirs(self.shared, exist_ok=True)
+        self.agents = []
+
+    def agent(self, index, start=True, **kw):
+        a = Agent(self.workdir, index, self.shared, **kw)
+        self.agents.append(a)
+        return a.start() if start else a
+
+    def teardown(self):
+        for a in self.agents:
+            a.kill()
+        kill_qemus_under(self.workdir)
+
+
+@pytest.fixture
+def cluster():
+    # short paths: QEMU's UNIX sockets live under the state directories
+    workdir = tempfile.mkdtemp(prefix="drv")
+    c = Cluster(workdir)
+    yield c
+    c.teardown()
+    if os.environ.get("DROVER_KEEP_TEST_DIRS"):
+        return
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def two_hosts(cluster):
+    return cluster.agent(1), cluster.agent(2)
