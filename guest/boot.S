@@ -73,12 +73,21 @@ ignore_entry:
     iret
     .size ignore_entry, . - ignore_entry
 
-/* CPU exceptions: report the vector and two stack words, then stop. */
-.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-exc_\n:
-    push $\n
+/*
+ * CPU exceptions: one 8-byte stub per vector (cpu.c computes their
+ * addresses), each pushing its vector number; the handler reports the
+ * vector and two stack words, then stops.
+ */
+    .balign 8
+    .globl exc_stubs
+exc_stubs:
+    .set vector, 0
+    .rept 32
+    .balign 8
+    push $vector
     jmp exc_common
-.endr
+    .set vector, vector + 1
+    .endr
 
 exc_common:
     call guest_fault
@@ -88,13 +97,6 @@ exc_common:
     jmp 3b
 
     .section .rodata
-    .align 4
-    .globl exc_table
-exc_table:
-.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    .long exc_\n
-.endr
-
     .align 8
 gdt:
     .quad 0

@@ -44,7 +44,9 @@ static struct idt_gate idt[256];
 
 extern void irq0_entry(void);
 extern void ignore_entry(void);
-extern const uint32_t exc_table[32];
+extern const char exc_stubs[];
+
+#define EXC_STUB_SIZE 8
 
 static void set_gate(unsigned vector, uint32_t handler)
 {
@@ -89,7 +91,7 @@ void cpu_init(void)
     unsigned i;
 
     for (i = 0; i < 32; i++) {
-        set_gate(i, exc_table[i]);
+        set_gate(i, (uint32_t)exc_stubs + i * EXC_STUB_SIZE);
     }
     for (i = 32; i < 256; i++) {
         set_gate(i, (uint32_t)ignore_entry);

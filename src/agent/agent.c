@@ -60,8 +60,7 @@ Agent *agent_new(AgentConfig *config, GError **error)
     agent->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify)agent_vm_unref);
     agent->migrations = g_hash_table_new_full(
-        g_str_hash, g_str_equal, g_free,
-        (GDestroyNotify)agent_migration_unref);
+        g_str_hash, g_str_equal, g_free, (GDestroyNotify)agent_migration_unref);
     agent->events = agent_events_new();
     agent->cpu = agent_cpu_monitor_new(AGENT_CPU_SAMPLE_MS);
     agent->server = soup_server_new("server-header", "drover-agent", NULL);
@@ -108,10 +107,8 @@ static void agent_on_recovered(GObject *source, GAsyncResult *result,
         return;
     }
     agent_migration_recover_all(agent);
-    if (!drv_http_server_listen(agent->server, agent->config->listen,
-                                &error)) {
-        g_prefix_error(&error, "cannot listen on %s: ",
-                       agent->config->listen);
+    if (!drv_http_server_listen(agent->server, agent->config->listen, &error)) {
+        g_prefix_error(&error, "cannot listen on %s: ", agent->config->listen);
         g_task_return_error(task, error);
         return;
     }
@@ -128,8 +125,7 @@ static void agent_on_probed(GObject *source, GAsyncResult *result,
 
     agent->caps = agent_qemu_probe_finish(result, &error);
     if (agent->caps == NULL) {
-        g_prefix_error(&error, "cannot probe %s: ",
-                       agent->config->qemu_binary);
+        g_prefix_error(&error, "cannot probe %s: ", agent->config->qemu_binary);
         g_task_return_error(task, error);
         return;
     }
@@ -143,12 +139,10 @@ void agent_start_async(Agent *agent, GCancellable *cancellable,
     GTask *task = g_task_new(NULL, cancellable, callback, user_data);
 
     g_task_set_task_data(task, agent, NULL);
-    agent_qemu_probe_async(agent->config, cancellable, agent_on_probed,
-                           task);
+    agent_qemu_probe_async(agent->config, cancellable, agent_on_probed, task);
 }
 
-gboolean agent_start_finish(Agent *agent, GAsyncResult *result,
-                            GError **error)
+gboolean agent_start_finish(Agent *agent, GAsyncResult *result, GError **error)
 {
     return g_task_propagate_boolean(G_TASK(result), error);
 }
@@ -190,8 +184,8 @@ gint64 agent_memory_free_for_vms(Agent *agent)
      * Guest RAM is touched lazily, so the kernel's figure alone would let
      * VMs that have not grown yet be counted twice.
      */
-    by_kernel = (gint64)(avail_kib / 1024) -
-                (gint64)agent->config->memory_reserve_mib;
+    by_kernel =
+        (gint64)(avail_kib / 1024) - (gint64)agent->config->memory_reserve_mib;
     by_commit = (gint64)(total_kib / 1024) -
                 (gint64)agent->config->memory_reserve_mib -
                 (gint64)agent_committed_mib(agent);
@@ -209,8 +203,8 @@ gboolean agent_check_resources(Agent *agent, const DrvVmSpec *spec,
 
     for (guint i = 0; i < spec->disks->len; i++) {
         DrvDiskSpec *disk = g_ptr_array_index(spec->disks, i);
-        const char *path = g_hash_table_lookup(config->storage,
-                                               disk->storage_domain);
+        const char *path =
+            g_hash_table_lookup(config->storage, disk->storage_domain);
 
         if (path == NULL) {
             g_set_error(error, DRV_ERROR, DRV_ERROR_NO_STORAGE,
@@ -228,8 +222,7 @@ gboolean agent_check_resources(Agent *agent, const DrvVmSpec *spec,
     }
     for (guint i = 0; i < spec->nics->len; i++) {
         DrvNicSpec *nic = g_ptr_array_index(spec->nics, i);
-        const char *kind = g_hash_table_lookup(config->networks,
-                                               nic->network);
+        const char *kind = g_hash_table_lookup(config->networks, nic->network);
 
         if (kind == NULL) {
             g_set_error(error, DRV_ERROR, DRV_ERROR_NO_NETWORK,
@@ -308,15 +301,13 @@ JsonObject *agent_host_facts(Agent *agent)
     }
     json_object_set_string_member(cpu, "vendor",
                                   info && info->vendor ? info->vendor : "");
-    json_object_set_string_member(cpu, "model",
-                                  info && info->model_name ? info->model_name
-                                                           : "");
+    json_object_set_string_member(
+        cpu, "model", info && info->model_name ? info->model_name : "");
     json_object_set_array_member(
         cpu, "flags",
         agent_strv_to_json(info ? (const char *const *)info->flags : NULL));
-    json_object_set_int_member(cpu, "cpus",
-                               info && info->cpus ? info->cpus
-                                                  : g_get_num_processors());
+    json_object_set_int_member(
+        cpu, "cpus", info && info->cpus ? info->cpus : g_get_num_processors());
     json_object_set_double_member(cpu, "utilization_percent",
                                   agent_cpu_monitor_get_percent(agent->cpu));
     if (g_file_get_contents("/proc/loadavg", &loadavg, NULL, NULL)) {
@@ -331,8 +322,7 @@ JsonObject *agent_host_facts(Agent *agent)
     json_object_set_int_member(mem, "total_mib", (gint64)(total_kib / 1024));
     json_object_set_int_member(mem, "available_mib",
                                (gint64)(avail_kib / 1024));
-    json_object_set_int_member(mem, "reserved_mib",
-                               config->memory_reserve_mib);
+    json_object_set_int_member(mem, "reserved_mib", config->memory_reserve_mib);
     json_object_set_int_member(mem, "committed_mib",
                                (gint64)agent_committed_mib(agent));
     json_object_set_int_member(mem, "free_for_vms_mib",
@@ -345,9 +335,9 @@ JsonObject *agent_host_facts(Agent *agent)
     keys = g_list_sort(keys, (GCompareFunc)g_strcmp0);
     for (GList *l = keys; l; l = l->next) {
         json_array_add_object_element(
-            storage, agent_host_storage_status(
-                         l->data, g_hash_table_lookup(config->storage,
-                                                      l->data)));
+            storage,
+            agent_host_storage_status(
+                l->data, g_hash_table_lookup(config->storage, l->data)));
     }
     g_clear_pointer(&keys, g_list_free);
     json_object_set_array_member(obj, "storage_domains", storage);
@@ -355,9 +345,9 @@ JsonObject *agent_host_facts(Agent *agent)
     keys = g_list_sort(keys, (GCompareFunc)g_strcmp0);
     for (GList *l = keys; l; l = l->next) {
         json_array_add_object_element(
-            networks, agent_host_network_status(
-                          l->data, g_hash_table_lookup(config->networks,
-                                                       l->data)));
+            networks,
+            agent_host_network_status(
+                l->data, g_hash_table_lookup(config->networks, l->data)));
     }
     json_object_set_array_member(obj, "networks", networks);
 
@@ -367,19 +357,16 @@ JsonObject *agent_host_facts(Agent *agent)
     json_object_set_string_member(qemu, "accelerator",
                                   agent->caps ? agent->caps->accel : "");
     json_object_set_string_member(qemu, "default_machine",
-                                  agent->caps
-                                      ? agent->caps->default_machine
-                                      : "");
+                                  agent->caps ? agent->caps->default_machine
+                                              : "");
     json_object_set_array_member(
         qemu, "cpu_models",
-        agent_strv_to_json(agent->caps ? (const char *const *)
-                                             agent->caps->cpu_models
-                                       : NULL));
+        agent_strv_to_json(
+            agent->caps ? (const char *const *)agent->caps->cpu_models : NULL));
     json_object_set_array_member(
         qemu, "machines",
-        agent_strv_to_json(agent->caps ? (const char *const *)
-                                             agent->caps->machines
-                                       : NULL));
+        agent_strv_to_json(
+            agent->caps ? (const char *const *)agent->caps->machines : NULL));
     json_object_set_object_member(obj, "qemu", qemu);
     json_object_set_string_member(obj, "accelerator",
                                   agent->caps ? agent->caps->accel : "");

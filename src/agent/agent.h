@@ -43,8 +43,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Agent, agent_free)
  */
 void agent_start_async(Agent *agent, GCancellable *cancellable,
                        GAsyncReadyCallback callback, gpointer user_data);
-gboolean agent_start_finish(Agent *agent, GAsyncResult *result,
-                            GError **error);
+gboolean agent_start_finish(Agent *agent, GAsyncResult *result, GError **error);
 
 /* Directory of a VM's files: state_dir/vms/ID. */
 char *agent_vm_dir(Agent *agent, const char *vm_id);

@@ -48,8 +48,8 @@ static void api_reply_error(DrvHttpRequest *req, const GError *error)
 static AgentVm *api_vm(Agent *agent, DrvHttpRequest *req)
 {
     g_autoptr(GError) error = NULL;
-    AgentVm *vm = agent_vm_lookup(agent, drv_http_request_param(req, "id"),
-                                  &error);
+    AgentVm *vm =
+        agent_vm_lookup(agent, drv_http_request_param(req, "id"), &error);
 
     if (vm == NULL) {
         api_reply_error(req, error);
@@ -115,8 +115,7 @@ static void api_get_host(DrvHttpRequest *req, gpointer user_data)
 static void api_list_vms(DrvHttpRequest *req, gpointer user_data)
 {
     Agent *agent = user_data;
-    g_autoptr(GPtrArray) vms = drv_hash_table_values(
-        agent->vms);
+    g_autoptr(GPtrArray) vms = drv_hash_table_values(agent->vms);
     JsonArray *list = json_array_new();
     JsonObject *out = json_object_new();
 
@@ -147,14 +146,13 @@ static void api_on_vm_started(GObject *source, GAsyncResult *result,
     g_autoptr(GError) error = NULL;
 
     if (!agent_vm_start_finish(vm, result, &error)) {
-        g_warning("VM %s failed to start: %s", vm->spec->name,
-                  error->message);
+        g_warning("VM %s failed to start: %s", vm->spec->name, error->message);
         agent_vm_remove(vm);
         api_reply_error(call->req, error);
         return;
     }
-    g_message("VM %s (%s) started, QEMU pid %d", vm->spec->name,
-              vm->spec->id, (int)vm->pid);
+    g_message("VM %s (%s) started, QEMU pid %d", vm->spec->name, vm->spec->id,
+              (int)vm->pid);
     drv_http_reply_object(call->req, 201, agent_vm_to_json(vm, TRUE));
 }
 
@@ -179,8 +177,7 @@ static void api_create_vm(DrvHttpRequest *req, gpointer user_data)
     if (existing != NULL && existing->state != AGENT_VM_DOWN) {
         g_set_error(&error, DRV_ERROR, DRV_ERROR_EXISTS,
                     "VM %s is already %s on %s", spec->id,
-                    agent_vm_state_name(existing->state),
-                    agent->config->name);
+                    agent_vm_state_name(existing->state), agent->config->name);
         api_reply_error(req, error);
         return;
     }
@@ -252,8 +249,8 @@ static void api_destroy_vm(DrvHttpRequest *req, gpointer user_data)
         /* the VM cannot leave while it goes; cancelling first is the
          * caller's choice, not ours */
         g_set_error(&error, DRV_ERROR, DRV_ERROR_CONFLICT,
-                    "VM %s is in migration %s: cancel it first",
-                    vm->spec->name, vm->migration->id);
+                    "VM %s is in migration %s: cancel it first", vm->spec->name,
+                    vm->migration->id);
         api_reply_error(req, error);
         return;
     }
@@ -331,8 +328,7 @@ static void api_get_console(DrvHttpRequest *req, gpointer user_data)
     if (vm->console != NULL) {
         json_object_set_array_member(
             out, "lines",
-            agent_console_read(vm->console, (guint64)from, (guint)max,
-                               &next));
+            agent_console_read(vm->console, (guint64)from, (guint)max, &next));
     } else {
         json_object_set_array_member(out, "lines", json_array_new());
         next = (guint64)from;
@@ -366,21 +362,17 @@ static void api_on_block(GObject *source, GAsyncResult *result,
         json_object_set_string_member(disk, "device",
                                       drv_json_string_or(dev, "device", ""));
         json_object_set_string_member(disk, "file",
-                                      drv_json_string_or(inserted, "file",
-                                                         ""));
+                                      drv_json_string_or(inserted, "file", ""));
         json_object_set_string_member(disk, "format",
-                                      drv_json_string_or(inserted, "drv",
-                                                         ""));
+                                      drv_json_string_or(inserted, "drv", ""));
         json_object_set_boolean_member(disk, "read_only",
-                                       drv_json_bool_or(inserted, "ro",
-                                                        FALSE));
+                                       drv_json_bool_or(inserted, "ro", FALSE));
         json_object_set_boolean_member(
             disk, "cache_direct",
             drv_json_bool_or(drv_json_object_or_null(inserted, "cache"),
                              "direct", FALSE));
-        json_object_set_string_member(disk, "io_status",
-                                      drv_json_string_or(dev, "io-status",
-                                                         "ok"));
+        json_object_set_string_member(
+            disk, "io_status", drv_json_string_or(dev, "io-status", "ok"));
         json_array_add_object_element(list, disk);
     }
     json_object_set_string_member(out, "vm_id", call->vm->spec->id);
@@ -405,8 +397,8 @@ static void api_on_migration_started(GObject *source, GAsyncResult *result,
 {
     g_autoptr(ApiCall) call = user_data;
     g_autoptr(GError) error = NULL;
-    g_autoptr(AgentMigration) mig = agent_migration_start_finish(result,
-                                                                 &error);
+    g_autoptr(AgentMigration) mig =
+        agent_migration_start_finish(result, &error);
 
     if (mig == NULL) {
         g_message("migration of VM %s refused: %s", call->vm->spec->name,
@@ -472,8 +464,7 @@ static void api_postcopy(DrvHttpRequest *req, gpointer user_data)
 static void api_list_migrations(DrvHttpRequest *req, gpointer user_data)
 {
     Agent *agent = user_data;
-    g_autoptr(GPtrArray) migs = drv_hash_table_values(
-        agent->migrations);
+    g_autoptr(GPtrArray) migs = drv_hash_table_values(agent->migrations);
     JsonArray *list = json_array_new();
     JsonObject *out = json_object_new();
 
@@ -565,8 +556,7 @@ static void api_abort_incoming(DrvHttpRequest *req, gpointer user_data)
     if (mig == NULL || (body = api_body(req, FALSE)) == NULL) {
         return;
     }
-    if (!drv_json_get_string(body, "abort", "reason", FALSE, &reason,
-                             &error) ||
+    if (!drv_json_get_string(body, "abort", "reason", FALSE, &reason, &error) ||
         !agent_migration_abort_incoming(mig, reason, &error)) {
         api_reply_error(req, error);
         return;
@@ -585,14 +575,13 @@ static void api_list_events(DrvHttpRequest *req, gpointer user_data)
 
     if (!drv_http_request_query_int(req, "from", 0, G_MAXINT64, 0, &from,
                                     &error) ||
-        !drv_http_request_query_int(req, "max", 1, AGENT_API_EVENTS_MAX,
-                                    100, &max, &error)) {
+        !drv_http_request_query_int(req, "max", 1, AGENT_API_EVENTS_MAX, 100,
+                                    &max, &error)) {
         api_reply_error(req, error);
         return;
     }
-    drv_http_reply_object(req, 200,
-                          agent_events_list(agent->events, (guint64)from,
-                                            (guint)max));
+    drv_http_reply_object(
+        req, 200, agent_events_list(agent->events, (guint64)from, (guint)max));
 }
 
 static void api_stream_events(DrvHttpRequest *req, gpointer user_data)
@@ -621,22 +610,19 @@ void agent_api_register(Agent *agent)
     drv_http_router_add(r, "POST", "/v1/vms/{id}/destroy", api_destroy_vm,
                         agent);
     drv_http_router_add(r, "POST", "/v1/vms/{id}/pause", api_pause_vm, agent);
-    drv_http_router_add(r, "POST", "/v1/vms/{id}/resume", api_resume_vm,
-                        agent);
+    drv_http_router_add(r, "POST", "/v1/vms/{id}/resume", api_resume_vm, agent);
     drv_http_router_add(r, "GET", "/v1/vms/{id}/console", api_get_console,
                         agent);
-    drv_http_router_add(r, "GET", "/v1/vms/{id}/disks", api_get_disks,
-                        agent);
+    drv_http_router_add(r, "GET", "/v1/vms/{id}/disks", api_get_disks, agent);
     drv_http_router_add(r, "POST", "/v1/vms/{id}/migrate", api_migrate_vm,
                         agent);
     drv_http_router_add(r, "POST", "/v1/vms/{id}/cancelmigration",
                         api_cancel_migration, agent);
-    drv_http_router_add(r, "GET", "/v1/migrations", api_list_migrations,
-                        agent);
+    drv_http_router_add(r, "GET", "/v1/migrations", api_list_migrations, agent);
     drv_http_router_add(r, "GET", "/v1/migrations/{id}", api_get_migration,
                         agent);
-    drv_http_router_add(r, "POST", "/v1/migrations/{id}/postcopy",
-                        api_postcopy, agent);
+    drv_http_router_add(r, "POST", "/v1/migrations/{id}/postcopy", api_postcopy,
+                        agent);
     drv_http_router_add(r, "POST", "/v1/incoming", api_incoming, agent);
     drv_http_router_add(r, "POST", "/v1/incoming/{id}/finish",
                         api_finish_incoming, agent);

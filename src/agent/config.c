@@ -48,8 +48,7 @@ static gboolean agent_config_uint(GKeyFile *kf, const char *origin,
     return TRUE;
 }
 
-static char *agent_config_string(GKeyFile *kf, const char *key,
-                                 const char *def)
+static char *agent_config_string(GKeyFile *kf, const char *key, const char *def)
 {
     g_autofree char *value = g_key_file_get_string(kf, "agent", key, NULL);
 
@@ -73,8 +72,8 @@ static gboolean agent_config_section(GKeyFile *kf, const char *origin,
     }
     keys = g_key_file_get_keys(kf, group, NULL, NULL);
     for (guint i = 0; keys && keys[i]; i++) {
-        g_autofree char *value = g_key_file_get_string(kf, group, keys[i],
-                                                       NULL);
+        g_autofree char *value =
+            g_key_file_get_string(kf, group, keys[i], NULL);
 
         if (!drv_name_is_valid(keys[i])) {
             g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
@@ -104,12 +103,110 @@ static gboolean agent_config_section(GKeyFile *kf, const char *origin,
     return TRUE;
 }
 
+static const char *const agent_config_keys[] = {
+    "name",
+    "listen",
+    "migration_address",
+    "state_dir",
+    "run_dir",
+    "hooks_dir",
+    "qemu_binary",
+    "kernel_dir",
+    "accel",
+    "cpu_models",
+    "migration_bandwidth_mbps",
+    "max_incoming_migrations",
+    "max_outgoing_migrations",
+    "memory_reserve_mib",
+    "memory_overhead_mib",
+    "shutdown_timeout_s",
+    "hook_timeout_s",
+    "migration_timeout_s",
+    "console_log_max_kib",
+    NULL,
+};
+
+/* A misspelt key would otherwise fall back to its default unnoticed. */
+static gboolean agent_config_check_known(GKeyFile *kf, const char *origin,
+                                         GError **error)
+{
+    static const char *const groups[] = {"agent", "storage", "networks", NULL};
+    g_auto(GStrv) names = g_key_file_get_groups(kf, NULL);
+    g_auto(GStrv) keys = NULL;
+
+    for (guint i = 0; names[i] != NULL; i++) {
+        if (!g_strv_contains(groups, names[i])) {
+            g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                        "%s: unknown section [%s]", origin, names[i]);
+            return FALSE;
+        }
+    }
+    keys = g_key_file_get_keys(kf, "agent", NULL, NULL);
+    for (guint i = 0; keys && keys[i] != NULL; i++) {
+        if (!g_strv_contains(agent_config_keys, keys[i])) {
+            g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                        "%s: unknown key '%s' in [agent]", origin, keys[i]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean agent_config_listen(AgentConfig *config, const char *origin,
+                                    char **host, GError **error)
+{
+    const char *colon = strrchr(config->listen, ':');
+    guint64 port;
+
+    if (colon == NULL || colon == config->listen ||
+        !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL)) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "%s: [agent] listen must be ADDRESS:PORT with a port in "
+                    "[1, 65535], not '%s'",
+                    origin, config->listen);
+        return FALSE;
+    }
+    *host = g_strndup(config->listen, colon - config->listen);
+    return TRUE;
+}
+
+static gboolean agent_config_cpu_models(AgentConfig *config, GKeyFile *kf,
+                                        const char *origin, GError **error)
+{
+    g_autofree char *text = agent_config_string(kf, "cpu_models", NULL);
+    g_auto(GStrv) parts = NULL;
+    g_autoptr(GStrvBuilder) models = g_strv_builder_new();
+
+    if (text == NULL) {
+        return TRUE;
+    }
+    parts = g_strsplit_set(text, ", \t", -1);
+    for (guint i = 0; parts[i] != NULL; i++) {
+        if (*parts[i] == '\0') {
+            continue;
+        }
+        if (!drv_name_is_valid(parts[i])) {
+            g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                        "%s: [agent] cpu_models: '%s' is not a CPU model "
+                        "name",
+                        origin, parts[i]);
+            return FALSE;
+        }
+        g_strv_builder_add(models, parts[i]);
+    }
+    config->cpu_models = g_strv_builder_end(models);
+    return TRUE;
+}
+
 static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
                                   const char *origin, GError **error)
 {
-    g_autofree char *cpu_models = NULL;
-    char *host_end;
+    g_autofree char *host = NULL;
+    g_autofree char *def_run = NULL;
 
+    if (!agent_config_check_known(kf, origin, error)) {
+        return FALSE;
+    }
     config->name = agent_config_string(kf, "name", NULL);
     if (config->name == NULL || !drv_name_is_valid(config->name)) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
@@ -120,21 +217,11 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
     }
     config->listen = agent_config_string(kf, "listen", "127.0.0.1:7001");
     config->url = g_strdup_printf("http://%s", config->listen);
-    host_end = strrchr(config->listen, ':');
-    if (host_end == NULL || host_end == config->listen) {
-        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
-                    "%s: [agent] listen must be ADDRESS:PORT, not '%s'",
-                    origin, config->listen);
+    if (!agent_config_listen(config, origin, &host, error)) {
         return FALSE;
     }
-    {
-        g_autofree char *host = g_strndup(config->listen,
-                                          host_end - config->listen);
-
-        config->migration_address = agent_config_string(kf,
-                                                        "migration_address",
-                                                        host);
-    }
+    config->migration_address =
+        agent_config_string(kf, "migration_address", host);
     config->state_dir = agent_config_string(kf, "state_dir", NULL);
     if (config->state_dir == NULL || !g_path_is_absolute(config->state_dir)) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
@@ -142,16 +229,12 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
                     origin);
         return FALSE;
     }
-    {
-        g_autofree char *def_run = g_build_filename(config->state_dir, "run",
-                                                    NULL);
-
-        config->run_dir = agent_config_string(kf, "run_dir", def_run);
-    }
+    def_run = g_build_filename(config->state_dir, "run", NULL);
+    config->run_dir = agent_config_string(kf, "run_dir", def_run);
     config->hooks_dir = agent_config_string(kf, "hooks_dir", NULL);
     config->qemu_binary = agent_config_string(kf, "qemu_binary", DROVER_QEMU);
-    config->kernel_dir = agent_config_string(kf, "kernel_dir",
-                                             DROVER_BUILD_ROOT);
+    config->kernel_dir =
+        agent_config_string(kf, "kernel_dir", DROVER_BUILD_ROOT);
     config->accel = agent_config_string(kf, "accel", NULL);
     if (config->accel && !g_str_equal(config->accel, "kvm") &&
         !g_str_equal(config->accel, "tcg")) {
@@ -160,19 +243,15 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
                     config->accel);
         return FALSE;
     }
-    cpu_models = agent_config_string(kf, "cpu_models", NULL);
-    if (cpu_models != NULL) {
-        config->cpu_models = g_strsplit_set(cpu_models, ", ", -1);
-    }
-    if (!agent_config_uint(kf, origin, "migration_bandwidth_mbps", 1000, 1,
-                           1000000, &config->migration_bandwidth_mbps,
-                           error) ||
+    if (!agent_config_cpu_models(config, kf, origin, error) ||
+        !agent_config_uint(kf, origin, "migration_bandwidth_mbps", 1000, 1,
+                           1000000, &config->migration_bandwidth_mbps, error) ||
         !agent_config_uint(kf, origin, "max_incoming_migrations", 2, 1, 64,
                            &config->max_incoming_migrations, error) ||
         !agent_config_uint(kf, origin, "max_outgoing_migrations", 2, 1, 64,
                            &config->max_outgoing_migrations, error) ||
-        !agent_config_uint(kf, origin, "memory_reserve_mib", 256, 0,
-                           G_MAXINT, &config->memory_reserve_mib, error) ||
+        !agent_config_uint(kf, origin, "memory_reserve_mib", 256, 0, G_MAXINT,
+                           &config->memory_reserve_mib, error) ||
         !agent_config_uint(kf, origin, "memory_overhead_mib", 64, 0, 65536,
                            &config->memory_overhead_mib, error) ||
         !agent_config_uint(kf, origin, "shutdown_timeout_s", 30, 1, 3600,
@@ -182,18 +261,17 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
         !agent_config_uint(kf, origin, "migration_timeout_s", 900, 10, 86400,
                            &config->migration_timeout_s, error) ||
         !agent_config_uint(kf, origin, "console_log_max_kib", 4096, 16,
-                           1024 * 1024, &config->console_log_max_kib,
-                           error)) {
+                           1024 * 1024, &config->console_log_max_kib, error)) {
         return FALSE;
     }
-    config->storage = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                            g_free);
-    config->networks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                             g_free);
+    config->storage =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    config->networks =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return agent_config_section(kf, origin, "storage", config->storage, TRUE,
                                 error) &&
-           agent_config_section(kf, origin, "networks", config->networks,
-                                FALSE, error);
+           agent_config_section(kf, origin, "networks", config->networks, FALSE,
+                                error);
 }
 
 AgentConfig *agent_config_parse(const char *data, const char *origin,

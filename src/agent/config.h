@@ -29,11 +29,11 @@ typedef struct {
     char *url;               /* http://listen, as peers reach this agent */
     char *migration_address; /* where incoming migration streams arrive */
     char *state_dir;
-    char *run_dir;           /* UNIX sockets; short paths (108-byte limit) */
-    char *hooks_dir;         /* NULL: no hooks */
+    char *run_dir;   /* UNIX sockets; short paths (108-byte limit) */
+    char *hooks_dir; /* NULL: no hooks */
     char *qemu_binary;
-    char *kernel_dir;        /* base of relative kernel paths */
-    char *accel;             /* "kvm", "tcg" or NULL to detect */
+    char *kernel_dir; /* base of relative kernel paths */
+    char *accel;      /* "kvm", "tcg" or NULL to detect */
     guint migration_bandwidth_mbps;
     guint max_incoming_migrations;
     guint max_outgoing_migrations;

@@ -31,9 +31,9 @@ typedef void (*AgentConsoleLineFunc)(AgentConsole *console, guint64 seq,
  * @ring_lines: lines kept in memory (bounded); @max_log_bytes: rotation
  * threshold.  Opens (creates) the log and reloads its tail.
  */
-AgentConsole *agent_console_new(const char *socket_path,
-                                const char *log_path, gsize max_log_bytes,
-                                guint ring_lines, GError **error);
+AgentConsole *agent_console_new(const char *socket_path, const char *log_path,
+                                gsize max_log_bytes, guint ring_lines,
+                                GError **error);
 void agent_console_free(AgentConsole *console);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(AgentConsole, agent_console_free)
 
@@ -60,8 +60,8 @@ gboolean agent_console_is_connected(AgentConsole *console);
  * [{"seq": N, "time": "ISO", "time_us": N, "text": "..."}].  *@next is the
  * seq to ask for next time.
  */
-JsonArray *agent_console_read(AgentConsole *console, guint64 from,
-                              guint max, guint64 *next);
+JsonArray *agent_console_read(AgentConsole *console, guint64 from, guint max,
+                              guint64 *next);
 
 /* Stop reading and close the socket; the log and ring stay. */
 void agent_console_disconnect(AgentConsole *console);

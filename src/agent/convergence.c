@@ -33,10 +33,10 @@ gboolean agent_migration_params_parse(JsonObject *request,
                            &auto_converge, error) ||
         !drv_json_get_bool(request, "migrate", "compression", FALSE,
                            &compression, error) ||
-        !drv_json_get_bool(request, "migrate", "post_copy", FALSE,
-                           &post_copy, error) ||
-        !drv_json_get_int(request, "migrate", "post_copy_after_passes",
-                          FALSE, 1, 1000, &after, error) ||
+        !drv_json_get_bool(request, "migrate", "post_copy", FALSE, &post_copy,
+                           error) ||
+        !drv_json_get_int(request, "migrate", "post_copy_after_passes", FALSE,
+                          1, 1000, &after, error) ||
         !drv_json_get_int(request, "migrate", "timeout_s", FALSE, 10, 86400,
                           &timeout, error)) {
         return FALSE;
@@ -70,8 +70,7 @@ void agent_migration_params_to_json(const AgentMigrationParams *params,
                                   params->policy ? params->policy : "manual");
     json_object_set_int_member(out, "downtime_ms", params->downtime_ms);
     json_object_set_int_member(out, "bandwidth_mbps", params->bandwidth_mbps);
-    json_object_set_boolean_member(out, "auto_converge",
-                                   params->auto_converge);
+    json_object_set_boolean_member(out, "auto_converge", params->auto_converge);
     json_object_set_boolean_member(out, "compression", params->compression);
     json_object_set_boolean_member(out, "post_copy", params->post_copy);
     json_object_set_int_member(out, "post_copy_after_passes",
@@ -116,19 +115,18 @@ void agent_migration_progress_update(AgentMigrationProgress *progress,
         guint64 page = (guint64)drv_json_int_or(ram, "page-size", 4096);
 
         progress->total_bytes = (guint64)drv_json_int_or(ram, "total", 0);
-        progress->remaining_bytes = (guint64)drv_json_int_or(ram,
-                                                             "remaining", 0);
+        progress->remaining_bytes =
+            (guint64)drv_json_int_or(ram, "remaining", 0);
         progress->transferred_bytes =
             (guint64)drv_json_int_or(ram, "transferred", 0);
         progress->throughput_mbps = drv_json_double_or(ram, "mbps", 0);
         progress->dirty_rate_bps =
             (guint64)drv_json_int_or(ram, "dirty-pages-rate", 0) * page;
-        progress->pass = (guint64)drv_json_int_or(ram, "dirty-sync-count",
-                                                  progress->pass);
+        progress->pass =
+            (guint64)drv_json_int_or(ram, "dirty-sync-count", progress->pass);
     }
     if (progress->total_bytes > 0 && progress->percent < 100) {
-        guint64 left = MIN(progress->remaining_bytes,
-                           progress->total_bytes);
+        guint64 left = MIN(progress->remaining_bytes, progress->total_bytes);
 
         percent = 100.0 * (double)(progress->total_bytes - left) /
                   (double)progress->total_bytes;
@@ -138,12 +136,12 @@ void agent_migration_progress_update(AgentMigrationProgress *progress,
     }
     progress->throttle_percent =
         (guint)drv_json_int_or(info, "cpu-throttle-percentage", 0);
-    progress->max_throttle_percent = MAX(progress->max_throttle_percent,
-                                         progress->throttle_percent);
-    progress->expected_downtime_ms = drv_json_int_or(info,
-                                                     "expected-downtime", 0);
-    progress->elapsed_ms = drv_json_int_or(info, "total-time",
-                                           progress->elapsed_ms);
+    progress->max_throttle_percent =
+        MAX(progress->max_throttle_percent, progress->throttle_percent);
+    progress->expected_downtime_ms =
+        drv_json_int_or(info, "expected-downtime", 0);
+    progress->elapsed_ms =
+        drv_json_int_or(info, "total-time", progress->elapsed_ms);
     if (xbzrle != NULL) {
         progress->xbzrle_cache_hits =
             (guint64)drv_json_int_or(xbzrle, "cache-hit", 0);
@@ -154,12 +152,10 @@ void agent_migration_progress_to_json(const AgentMigrationProgress *progress,
                                       JsonObject *out)
 {
     json_object_set_string_member(out, "qemu_status",
-                                  progress->qemu_status
-                                      ? progress->qemu_status
-                                      : "none");
-    json_object_set_double_member(out, "percent",
-                                  (double)(gint64)(progress->percent * 10) /
-                                      10.0);
+                                  progress->qemu_status ? progress->qemu_status
+                                                        : "none");
+    json_object_set_double_member(
+        out, "percent", (double)(gint64)(progress->percent * 10) / 10.0);
     json_object_set_int_member(out, "total_bytes",
                                (gint64)progress->total_bytes);
     json_object_set_int_member(out, "remaining_bytes",
@@ -192,8 +188,7 @@ AgentConvergence *agent_convergence_new(const AgentMigrationParams *params,
 
     conv->params = *params;
     conv->params.policy = g_strdup(params->policy);
-    conv->timeout_s = params->timeout_s ? params->timeout_s
-                                        : default_timeout_s;
+    conv->timeout_s = params->timeout_s ? params->timeout_s : default_timeout_s;
     return conv;
 }
 

@@ -13,14 +13,14 @@
 G_BEGIN_DECLS
 
 typedef struct {
-    char *policy;          /* recorded with the result */
-    guint downtime_ms;     /* 0: QEMU's default */
-    guint bandwidth_mbps;  /* 0: the host's migration bandwidth */
+    char *policy;         /* recorded with the result */
+    guint downtime_ms;    /* 0: QEMU's default */
+    guint bandwidth_mbps; /* 0: the host's migration bandwidth */
     gboolean auto_converge;
-    gboolean compression;  /* XBZRLE */
-    gboolean post_copy;    /* allowed: capability on both ends */
+    gboolean compression;         /* XBZRLE */
+    gboolean post_copy;           /* allowed: capability on both ends */
     guint post_copy_after_passes; /* 0: only when asked */
-    guint timeout_s;       /* 0: the host's migration_timeout_s */
+    guint timeout_s;              /* 0: the host's migration_timeout_s */
 } AgentMigrationParams;
 
 void agent_migration_params_clear(AgentMigrationParams *params);

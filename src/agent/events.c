@@ -14,7 +14,7 @@ typedef struct {
 
 struct _AgentEvents {
     guint64 next_seq;
-    GQueue ring; /* AgentEvent, oldest first */
+    GQueue ring;            /* AgentEvent, oldest first */
     GPtrArray *subscribers; /* DrvHttpRequest (held) */
     guint keepalive_id;
 };
@@ -48,11 +48,10 @@ AgentEvents *agent_events_new(void)
 
     events->next_seq = 1;
     g_queue_init(&events->ring);
-    events->subscribers = g_ptr_array_new_with_free_func(
-        (GDestroyNotify)drv_http_request_unref);
-    events->keepalive_id = g_timeout_add_seconds(AGENT_EVENTS_KEEPALIVE_S,
-                                                 agent_events_keepalive,
-                                                 events);
+    events->subscribers =
+        g_ptr_array_new_with_free_func((GDestroyNotify)drv_http_request_unref);
+    events->keepalive_id = g_timeout_add_seconds(
+        AGENT_EVENTS_KEEPALIVE_S, agent_events_keepalive, events);
     return events;
 }
 
@@ -77,8 +76,7 @@ static gboolean agent_events_send(DrvHttpRequest *req, AgentEvent *event)
     return drv_http_stream_send(req, event->type, id, event->text);
 }
 
-void agent_events_emit(AgentEvents *events, const char *type,
-                       JsonObject *data)
+void agent_events_emit(AgentEvents *events, const char *type, JsonObject *data)
 {
     g_autoptr(JsonObject) owned = data;
     g_autoptr(JsonObject) wrapper = json_object_new();
@@ -89,8 +87,7 @@ void agent_events_emit(AgentEvents *events, const char *type,
     json_object_set_int_member(wrapper, "seq", (gint64)event->seq);
     json_object_set_int_member(wrapper, "time_us", g_get_real_time());
     json_object_set_string_member(wrapper, "type", type);
-    json_object_set_object_member(wrapper, "data",
-                                  json_object_ref(owned));
+    json_object_set_object_member(wrapper, "data", json_object_ref(owned));
     event->text = drv_json_object_to_string(wrapper, FALSE);
     g_queue_push_tail(&events->ring, event);
     while (events->ring.length > AGENT_EVENTS_RING) {

@@ -27,8 +27,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(AgentEvents, agent_events_free)
  * Emit @type ("vm_state", "migration_progress", "migration_done",
  * "qemu_event", ...) with @data (ownership taken).
  */
-void agent_events_emit(AgentEvents *events, const char *type,
-                       JsonObject *data);
+void agent_events_emit(AgentEvents *events, const char *type, JsonObject *data);
 
 /* {"events": [...], "next": N} for seq >= @from, at most @max. */
 JsonObject *agent_events_list(AgentEvents *events, guint64 from, guint max);

@@ -23,8 +23,8 @@ AgentCpuInfo *agent_host_parse_cpuinfo(const char *text, GError **error);
 gboolean agent_host_parse_meminfo(const char *text, guint64 *total_kib,
                                   guint64 *available_kib, GError **error);
 /* Aggregate "cpu" line: busy and total jiffies. */
-gboolean agent_host_parse_stat(const char *text, guint64 *busy,
-                               guint64 *total, GError **error);
+gboolean agent_host_parse_stat(const char *text, guint64 *busy, guint64 *total,
+                               GError **error);
 gboolean agent_host_parse_loadavg(const char *text, double load[3],
                                   GError **error);
 

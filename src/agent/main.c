@@ -6,6 +6,7 @@
  */
 #include <glib-unix.h>
 #include <locale.h>
+#include <signal.h>
 
 #include "agent/agent.h"
 #include "common/log.h"
@@ -50,21 +51,22 @@ int main(int argc, char **argv)
     g_autofree char *config_path = NULL;
     gboolean verbose = FALSE;
     gboolean version = FALSE;
-    GOptionEntry entries[] = {
-        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-         "configuration file", "FILE"},
-        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "debug messages",
-         NULL},
-        {"version", 0, 0, G_OPTION_ARG_NONE, &version, "print the version",
-         NULL},
-        {NULL}};
-    g_autoptr(GOptionContext) context = g_option_context_new(
-        "- drover host agent");
+    GOptionEntry entries[] = {{"config", 'c', 0, G_OPTION_ARG_FILENAME,
+                               &config_path, "configuration file", "FILE"},
+                              {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+                               "debug messages", NULL},
+                              {"version", 0, 0, G_OPTION_ARG_NONE, &version,
+                               "print the version", NULL},
+                              {NULL}};
+    g_autoptr(GOptionContext) context =
+        g_option_context_new("- drover host agent");
     g_autoptr(GError) error = NULL;
     g_autoptr(AgentConfig) config = NULL;
     AgentMain main_data = {0};
 
     setlocale(LC_ALL, "");
+    /* a peer or a hook closing its end early must not kill the agent */
+    signal(SIGPIPE, SIG_IGN);
     g_option_context_add_main_entries(context, entries, NULL);
     if (!g_option_context_parse(context, &argc, &argv, &error)) {
         g_printerr("drover-agent: %s\n", error->message);
@@ -92,8 +94,7 @@ int main(int argc, char **argv)
     main_data.loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, agent_main_on_signal, &main_data);
     g_unix_signal_add(SIGINT, agent_main_on_signal, &main_data);
-    agent_start_async(main_data.agent, NULL, agent_main_on_started,
-                      &main_data);
+    agent_start_async(main_data.agent, NULL, agent_main_on_started, &main_data);
     g_main_loop_run(main_data.loop);
     agent_free(main_data.agent);
     g_main_loop_unref(main_data.loop);

@@ -28,9 +28,9 @@ static GStrv agent_dest_hook_env(AgentMigration *mig)
 
     drv_strv_builder_take(b, g_strdup_printf("DROVER_VM_ID=%s", mig->vm_id));
     drv_strv_builder_take(b,
-                        g_strdup_printf("DROVER_VM_NAME=%s", mig->vm_name));
+                          g_strdup_printf("DROVER_VM_NAME=%s", mig->vm_name));
     drv_strv_builder_take(b,
-                        g_strdup_printf("DROVER_MIGRATION_ID=%s", mig->id));
+                          g_strdup_printf("DROVER_MIGRATION_ID=%s", mig->id));
     drv_strv_builder_take(b, g_strdup_printf("DROVER_PEER=%s", mig->peer_url));
     return g_strv_builder_end(b);
 }
@@ -88,8 +88,7 @@ static void agent_dest_on_killed(GObject *source, GAsyncResult *result,
  * Drop the incoming QEMU and end the migration.  Safe at any point before
  * the guest was resumed here.
  */
-static void agent_dest_discard(AgentMigration *mig,
-                               AgentMigrationStatus status,
+static void agent_dest_discard(AgentMigration *mig, AgentMigrationStatus status,
                                const GError *error)
 {
     AgentVm *vm = agent_dest_vm(mig);
@@ -98,9 +97,9 @@ static void agent_dest_discard(AgentMigration *mig,
               mig->vm_name, error ? error->message : "no reason");
     agent_dest_fail_waiters(mig, error);
     agent_migration_end(mig, status, error);
-    if (vm != NULL && (vm->state == AGENT_VM_INCOMING ||
-                       vm->state == AGENT_VM_STARTING ||
-                       vm->state == AGENT_VM_DOWN)) {
+    if (vm != NULL &&
+        (vm->state == AGENT_VM_INCOMING || vm->state == AGENT_VM_STARTING ||
+         vm->state == AGENT_VM_DOWN)) {
         agent_vm_kill_async(vm, "incoming migration discarded",
                             agent_dest_on_killed, agent_migration_ref(mig));
     }
@@ -142,8 +141,8 @@ static void agent_dest_on_cont(GObject *source, GAsyncResult *result,
         return;
     }
     if (mig->resume_us == 0) {
-        mig->resume_us = vm->last_resume_us ? vm->last_resume_us
-                                            : g_get_real_time();
+        mig->resume_us =
+            vm->last_resume_us ? vm->last_resume_us : g_get_real_time();
     }
     vm->started_us = g_get_real_time();
     agent_vm_set_state(vm, AGENT_VM_RUNNING, "migrated in");
@@ -151,20 +150,17 @@ static void agent_dest_on_cont(GObject *source, GAsyncResult *result,
               mig->vm_name);
     agent_dest_answer_waiters(mig);
     /* post-copy still pulls pages: the migration ends when QEMU says so */
-    if (!mig->postcopy_used ||
-        g_strcmp0(mig->qemu_status, "completed") == 0) {
+    if (!mig->postcopy_used || g_strcmp0(mig->qemu_status, "completed") == 0) {
         agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
     } else {
         agent_migration_save(mig, NULL);
     }
     spec = drv_json_object_to_string(drv_vm_spec_to_json(vm->spec), FALSE);
     env = agent_dest_hook_env(mig);
-    agent_hooks_run_async(mig->agent->config->hooks_dir,
-                          "after_vm_migrate_destination", spec,
-                          (const char *const *)env,
-                          mig->agent->config->hook_timeout_s, NULL,
-                          agent_dest_on_after_hooks,
-                          agent_migration_ref(mig));
+    agent_hooks_run_async(
+        mig->agent->config->hooks_dir, "after_vm_migrate_destination", spec,
+        (const char *const *)env, mig->agent->config->hook_timeout_s, NULL,
+        agent_dest_on_after_hooks, agent_migration_ref(mig));
 }
 
 static gboolean agent_dest_ready_to_resume(AgentMigration *mig)
@@ -214,12 +210,12 @@ static void agent_dest_on_incoming_info(GObject *source, GAsyncResult *result,
 {
     g_autoptr(AgentMigration) mig = user_data;
     AgentVm *vm = agent_dest_vm(mig);
-    g_autoptr(JsonNode) node = vm ? agent_vm_qmp_finish(vm, result, NULL)
-                                  : NULL;
+    g_autoptr(JsonNode) node =
+        vm ? agent_vm_qmp_finish(vm, result, NULL) : NULL;
 
     if (node != NULL && mig->phase == AGENT_MIGRATION_FINISH) {
-        const char *status = drv_json_string_or(json_node_get_object(node),
-                                                "status", NULL);
+        const char *status =
+            drv_json_string_or(json_node_get_object(node), "status", NULL);
 
         if (status != NULL) {
             agent_migration_dest_on_status(mig, status);
@@ -242,8 +238,7 @@ void agent_migration_finish_async(AgentMigration *mig, gboolean postcopy,
         g_object_unref(task);
         return;
     }
-    if (mig->resume_us != 0 &&
-        mig->status != AGENT_MIGRATION_FAILED &&
+    if (mig->resume_us != 0 && mig->status != AGENT_MIGRATION_FAILED &&
         mig->status != AGENT_MIGRATION_CANCELLED) {
         /* a repeated finish: the guest runs here already */
         g_task_return_pointer(task, agent_dest_finish_reply(mig),
@@ -274,14 +269,13 @@ void agent_migration_finish_async(AgentMigration *mig, gboolean postcopy,
     agent_dest_try_resume(mig);
 }
 
-JsonObject *agent_migration_finish_finish(GAsyncResult *result,
-                                          GError **error)
+JsonObject *agent_migration_finish_finish(GAsyncResult *result, GError **error)
 {
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
-gboolean agent_migration_abort_incoming(AgentMigration *mig,
-                                        const char *reason, GError **error)
+gboolean agent_migration_abort_incoming(AgentMigration *mig, const char *reason,
+                                        GError **error)
 {
     g_autoptr(GError) why = NULL;
 
@@ -300,9 +294,9 @@ gboolean agent_migration_abort_incoming(AgentMigration *mig,
     if (mig->phase == AGENT_MIGRATION_ENDED) {
         return TRUE;
     }
-    why = g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
-                      "aborted by the source: %s",
-                      reason ? reason : "no reason given");
+    why =
+        g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED, "aborted by the source: %s",
+                    reason ? reason : "no reason given");
     agent_dest_discard(mig, AGENT_MIGRATION_CANCELLED, why);
     return TRUE;
 }
@@ -388,8 +382,8 @@ static void agent_dest_on_port(GObject *source, GAsyncResult *result,
     AgentMigration *mig = prep->mig;
     AgentVm *vm = agent_dest_vm(mig);
     GError *error = NULL;
-    g_autoptr(JsonNode) node = vm ? agent_vm_qmp_finish(vm, result, &error)
-                                  : NULL;
+    g_autoptr(JsonNode) node =
+        vm ? agent_vm_qmp_finish(vm, result, &error) : NULL;
     JsonArray *addrs;
     JsonObject *addr = NULL;
     JsonNode *port_node;
@@ -403,8 +397,8 @@ static void agent_dest_on_port(GObject *source, GAsyncResult *result,
                                                           "vanished"));
         return;
     }
-    addrs = drv_json_array_or_null(json_node_get_object(node),
-                                   "socket-address");
+    addrs =
+        drv_json_array_or_null(json_node_get_object(node), "socket-address");
     if (addrs && json_array_get_length(addrs) > 0) {
         addr = json_array_get_object_element(addrs, 0);
     }
@@ -448,8 +442,8 @@ static void agent_dest_on_listening(GObject *source, GAsyncResult *result,
     AgentDestPrepare *prep = g_task_get_task_data(task);
     AgentVm *vm = agent_dest_vm(prep->mig);
     GError *error = NULL;
-    g_autoptr(JsonNode) node = vm ? agent_vm_qmp_finish(vm, result, &error)
-                                  : NULL;
+    g_autoptr(JsonNode) node =
+        vm ? agent_vm_qmp_finish(vm, result, &error) : NULL;
 
     if (node == NULL) {
         agent_dest_prepare_fail(task, error ? error
@@ -459,8 +453,7 @@ static void agent_dest_on_listening(GObject *source, GAsyncResult *result,
                                                           "vanished"));
         return;
     }
-    agent_vm_qmp_async(vm, "query-migrate", NULL, 0, agent_dest_on_port,
-                       task);
+    agent_vm_qmp_async(vm, "query-migrate", NULL, 0, agent_dest_on_port, task);
 }
 
 static void agent_dest_on_capabilities(GObject *source, GAsyncResult *result,
@@ -471,8 +464,8 @@ static void agent_dest_on_capabilities(GObject *source, GAsyncResult *result,
     AgentMigration *mig = prep->mig;
     AgentVm *vm = agent_dest_vm(mig);
     GError *error = NULL;
-    g_autoptr(JsonNode) node = vm ? agent_vm_qmp_finish(vm, result, &error)
-                                  : NULL;
+    g_autoptr(JsonNode) node =
+        vm ? agent_vm_qmp_finish(vm, result, &error) : NULL;
     g_autoptr(JsonObject) args = json_object_new();
     g_autofree char *uri = NULL;
     const char *addr = mig->agent->config->migration_address;
@@ -489,8 +482,8 @@ static void agent_dest_on_capabilities(GObject *source, GAsyncResult *result,
     uri = strchr(addr, ':') ? g_strdup_printf("tcp:[%s]:0", addr)
                             : g_strdup_printf("tcp:%s:0", addr);
     json_object_set_string_member(args, "uri", uri);
-    agent_vm_qmp_async(vm, "migrate-incoming", args, 0,
-                       agent_dest_on_listening, task);
+    agent_vm_qmp_async(vm, "migrate-incoming", args, 0, agent_dest_on_listening,
+                       task);
 }
 
 static void agent_dest_on_started(GObject *source, GAsyncResult *result,
@@ -563,8 +556,8 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
 static gboolean agent_dest_check(Agent *agent, JsonObject *request,
                                  DrvVmSpec **spec_out, GError **error)
 {
-    static const char *const known[] = {"migration_id", "spec", "machine",
-                                        "source", "post_copy", NULL};
+    static const char *const known[] = {"migration_id", "spec",      "machine",
+                                        "source",       "post_copy", NULL};
     JsonObject *spec_obj = NULL;
     JsonObject *source = NULL;
     const char *id = NULL;
@@ -585,8 +578,8 @@ static gboolean agent_dest_check(Agent *agent, JsonObject *request,
                              error) ||
         !drv_json_get_string(source, "source", "host_id", TRUE, &host_id,
                              error) ||
-        !drv_json_get_bool(request, "incoming", "post_copy", FALSE,
-                           &post_copy, error)) {
+        !drv_json_get_bool(request, "incoming", "post_copy", FALSE, &post_copy,
+                           error)) {
         return FALSE;
     }
     if (!g_uuid_string_is_valid(id)) {
@@ -615,8 +608,7 @@ static gboolean agent_dest_check(Agent *agent, JsonObject *request,
     if (existing != NULL && existing->state != AGENT_VM_DOWN) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
                     "VM %s is already %s on %s", spec->name,
-                    agent_vm_state_name(existing->state),
-                    agent->config->name);
+                    agent_vm_state_name(existing->state), agent->config->name);
         return FALSE;
     }
     if (agent_migration_count_active(agent, AGENT_MIGRATION_DESTINATION) >=
@@ -666,9 +658,9 @@ void agent_migration_incoming_async(Agent *agent, JsonObject *request,
         return;
     }
     source = drv_json_object_or_null(request, "source");
-    mig = agent_migration_new(
-        agent, AGENT_MIGRATION_DESTINATION,
-        drv_json_string_or(request, "migration_id", NULL), NULL);
+    mig = agent_migration_new(agent, AGENT_MIGRATION_DESTINATION,
+                              drv_json_string_or(request, "migration_id", NULL),
+                              NULL);
     mig->vm_id = g_strdup(spec->id);
     mig->vm_name = g_strdup(spec->name);
     mig->peer_url = g_strdup(drv_json_string_or(source, "url", "unknown"));
@@ -687,11 +679,10 @@ void agent_migration_incoming_async(Agent *agent, JsonObject *request,
     hooks->machine = g_strdup(drv_json_string_or(request, "machine", NULL));
     spec_text = drv_json_object_to_string(drv_vm_spec_to_json(spec), FALSE);
     env = agent_dest_hook_env(mig);
-    agent_hooks_run_async(agent->config->hooks_dir,
-                          "before_vm_migrate_destination", spec_text,
-                          (const char *const *)env,
-                          agent->config->hook_timeout_s, NULL,
-                          agent_dest_on_before_hooks, hooks);
+    agent_hooks_run_async(
+        agent->config->hooks_dir, "before_vm_migrate_destination", spec_text,
+        (const char *const *)env, agent->config->hook_timeout_s, NULL,
+        agent_dest_on_before_hooks, hooks);
 }
 
 JsonObject *agent_migration_incoming_finish(GAsyncResult *result,
@@ -702,22 +693,21 @@ JsonObject *agent_migration_incoming_finish(GAsyncResult *result,
 
 /* ---- recovery ---- */
 
-static void agent_dest_on_recover_status(GObject *source,
-                                         GAsyncResult *result,
+static void agent_dest_on_recover_status(GObject *source, GAsyncResult *result,
                                          gpointer user_data)
 {
     g_autoptr(AgentMigration) mig = user_data;
     AgentVm *vm = agent_dest_vm(mig);
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = vm ? agent_vm_qmp_finish(vm, result, &error)
-                                  : NULL;
-    const char *status = node ? drv_json_string_or(
-                                    json_node_get_object(node), "status", "")
-                              : "";
+    g_autoptr(JsonNode) node =
+        vm ? agent_vm_qmp_finish(vm, result, &error) : NULL;
+    const char *status =
+        node ? drv_json_string_or(json_node_get_object(node), "status", "")
+             : "";
 
     if (g_str_equal(status, "running")) {
-        mig->resume_us = vm->last_resume_us ? vm->last_resume_us
-                                            : g_get_real_time();
+        mig->resume_us =
+            vm->last_resume_us ? vm->last_resume_us : g_get_real_time();
         agent_vm_set_state(vm, AGENT_VM_RUNNING, "migrated in");
         agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
         return;
@@ -748,6 +738,5 @@ void agent_migration_dest_recover(AgentMigration *mig)
         return;
     }
     agent_vm_qmp_async(vm, "query-status", NULL, 0,
-                       agent_dest_on_recover_status,
-                       agent_migration_ref(mig));
+                       agent_dest_on_recover_status, agent_migration_ref(mig));
 }

@@ -45,8 +45,7 @@ static void agent_source_qmp(AgentMigration *mig, const char *command,
 }
 
 /* Both paths of agent_source_qmp() answer through a GTask. */
-static JsonNode *agent_source_qmp_finish(GAsyncResult *result,
-                                         GError **error)
+static JsonNode *agent_source_qmp_finish(GAsyncResult *result, GError **error)
 {
     return g_task_propagate_pointer(G_TASK(result), error);
 }
@@ -63,9 +62,9 @@ static GStrv agent_source_hook_env(AgentMigration *mig)
 
     drv_strv_builder_take(b, g_strdup_printf("DROVER_VM_ID=%s", mig->vm_id));
     drv_strv_builder_take(b,
-                        g_strdup_printf("DROVER_VM_NAME=%s", mig->vm_name));
+                          g_strdup_printf("DROVER_VM_NAME=%s", mig->vm_name));
     drv_strv_builder_take(b,
-                        g_strdup_printf("DROVER_MIGRATION_ID=%s", mig->id));
+                          g_strdup_printf("DROVER_MIGRATION_ID=%s", mig->id));
     drv_strv_builder_take(b, g_strdup_printf("DROVER_PEER=%s", mig->peer_url));
     return g_strv_builder_end(b);
 }
@@ -125,12 +124,12 @@ static void agent_source_on_aborted(GObject *source, GAsyncResult *result,
     }
     if (agent_error_is_transport(error) &&
         ++call->attempt < AGENT_MIGRATION_CALL_RETRIES) {
-        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS,
-                      agent_source_abort_retry, call);
+        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS, agent_source_abort_retry,
+                      call);
         return;
     }
-    g_warning("migration %s: destination %s did not abort: %s",
-              call->mig->id, call->mig->peer_url, error->message);
+    g_warning("migration %s: destination %s did not abort: %s", call->mig->id,
+              call->mig->peer_url, error->message);
     agent_abort_call_free(call);
 }
 
@@ -207,8 +206,7 @@ static void agent_source_on_status_checked(GObject *source,
     const char *status = "";
 
     if (node != NULL) {
-        status = drv_json_string_or(json_node_get_object(node), "status",
-                                    "");
+        status = drv_json_string_or(json_node_get_object(node), "status", "");
     }
     if (node == NULL || g_str_equal(status, "running") ||
         !end->mig->was_running) {
@@ -230,8 +228,7 @@ static void agent_source_on_status_checked(GObject *source,
  * again if it ran before, then release the destination.
  */
 static void agent_source_keep_here(AgentMigration *mig,
-                                   AgentMigrationStatus status,
-                                   GError *error)
+                                   AgentMigrationStatus status, GError *error)
 {
     AgentSourceEnd *end = g_new0(AgentSourceEnd, 1);
 
@@ -242,8 +239,8 @@ static void agent_source_keep_here(AgentMigration *mig,
         g_source_remove(mig->poll_id);
         mig->poll_id = 0;
     }
-    agent_source_qmp(mig, "query-status", NULL,
-                     agent_source_on_status_checked, end);
+    agent_source_qmp(mig, "query-status", NULL, agent_source_on_status_checked,
+                     end);
 }
 
 /* ---- failing and cancelling during perform ---- */
@@ -258,9 +255,8 @@ static void agent_source_on_cancel_sent(GObject *source, GAsyncResult *result,
     /* the MIGRATION "cancelled" event carries on from here */
     if (node == NULL && mig->phase != AGENT_MIGRATION_ENDED) {
         agent_source_keep_here(mig,
-                               mig->cancel_requested
-                                   ? AGENT_MIGRATION_CANCELLED
-                                   : AGENT_MIGRATION_FAILED,
+                               mig->cancel_requested ? AGENT_MIGRATION_CANCELLED
+                                                     : AGENT_MIGRATION_FAILED,
                                g_steal_pointer(&error));
     }
 }
@@ -272,8 +268,7 @@ static void agent_source_cancel_qemu(AgentMigration *mig, GError *reason)
 {
     g_free(mig->error_code);
     g_free(mig->error_message);
-    mig->error_code = g_strdup(drv_error_code_name(
-        drv_error_classify(reason)));
+    mig->error_code = g_strdup(drv_error_code_name(drv_error_classify(reason)));
     mig->error_message = g_strdup(reason->message);
     g_error_free(reason);
     agent_source_qmp(mig, "migrate_cancel", NULL, agent_source_on_cancel_sent,
@@ -332,9 +327,9 @@ gboolean agent_migration_cancel(AgentMigration *mig, GError **error)
     g_message("migration %s of VM %s: cancel requested in phase %s", mig->id,
               mig->vm_name, agent_migration_phase_name(mig->phase));
     if (mig->qemu_status != NULL && !g_str_equal(mig->qemu_status, "none")) {
-        agent_source_cancel_qemu(
-            mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
-                             "migration cancelled by request"));
+        agent_source_cancel_qemu(mig,
+                                 g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                                             "migration cancelled by request"));
     } else {
         /* prepare or the steps before migrate: they check the flag */
         g_cancellable_cancel(mig->cancellable);
@@ -361,8 +356,7 @@ gboolean agent_migration_start_postcopy(AgentMigration *mig, GError **error)
         mig->phase != AGENT_MIGRATION_PERFORM ||
         g_strcmp0(mig->qemu_status, "active") != 0) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
-                    "migration %s is not in a running pre-copy phase",
-                    mig->id);
+                    "migration %s is not in a running pre-copy phase", mig->id);
         return FALSE;
     }
     if (!mig->params.post_copy) {
@@ -417,10 +411,10 @@ static void agent_source_on_progress(GObject *source, GAsyncResult *result,
                   "cancelling",
                   mig->id, mig->vm_name);
         agent_source_cancel_qemu(
-            mig, g_error_new(DRV_ERROR, DRV_ERROR_TIMEOUT,
-                             "migration did not complete within %" G_GINT64_FORMAT
-                             " s",
-                             mig->progress.elapsed_ms / 1000));
+            mig, g_error_new(
+                     DRV_ERROR, DRV_ERROR_TIMEOUT,
+                     "migration did not complete within %" G_GINT64_FORMAT " s",
+                     mig->progress.elapsed_ms / 1000));
         break;
     case AGENT_CONVERGENCE_NONE:
         break;
@@ -453,8 +447,8 @@ static void agent_source_on_failed_info(GObject *source, GAsyncResult *result,
     const char *desc = NULL;
 
     if (node != NULL) {
-        desc = drv_json_string_or(json_node_get_object(node), "error-desc",
-                                  NULL);
+        desc =
+            drv_json_string_or(json_node_get_object(node), "error-desc", NULL);
     }
     agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
                                        "QEMU reports the migration failed: "
@@ -491,8 +485,8 @@ void agent_migration_source_on_status(AgentMigration *mig, const char *status)
             agent_source_qmp(mig, "query-migrate", NULL,
                              agent_source_on_final_info,
                              agent_migration_ref(mig));
-        } else if (mig->phase == AGENT_MIGRATION_FINISH &&
-                   mig->postcopy_used && mig->resume_us != 0) {
+        } else if (mig->phase == AGENT_MIGRATION_FINISH && mig->postcopy_used &&
+                   mig->resume_us != 0) {
             agent_source_confirm(mig);
         }
     } else if (g_str_equal(status, "postcopy-active")) {
@@ -567,8 +561,8 @@ static void agent_source_on_finished(GObject *source, GAsyncResult *result,
         return;
     }
     if (node != NULL && JSON_NODE_HOLDS_OBJECT(node)) {
-        mig->resume_us = drv_json_int_or(json_node_get_object(node),
-                                         "resume_us", 0);
+        mig->resume_us =
+            drv_json_int_or(json_node_get_object(node), "resume_us", 0);
         if (!mig->postcopy_used ||
             g_strcmp0(mig->qemu_status, "completed") == 0) {
             agent_source_confirm(mig);
@@ -585,8 +579,8 @@ static void agent_source_on_finished(GObject *source, GAsyncResult *result,
     }
     if (agent_error_is_transport(error) &&
         ++call->attempt < AGENT_MIGRATION_CALL_RETRIES) {
-        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS,
-                      agent_source_finish_retry, call);
+        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS, agent_source_finish_retry,
+                      call);
         return;
     }
     if (agent_error_is_transport(error) || mig->postcopy_used) {
@@ -610,8 +604,7 @@ static void agent_source_on_finished(GObject *source, GAsyncResult *result,
         return;
     }
     /* the destination refused and did not resume: the VM stays here */
-    g_prefix_error(&error, "destination %s refused to finish: ",
-                   mig->peer_url);
+    g_prefix_error(&error, "destination %s refused to finish: ", mig->peer_url);
     agent_source_keep_here(mig, AGENT_MIGRATION_FAILED,
                            g_steal_pointer(&error));
     agent_finish_call_free(call);
@@ -664,21 +657,17 @@ static void agent_source_on_quit(GObject *source, GAsyncResult *result,
         agent_vm_remove(vm);
     }
     agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
-    agent_hooks_run_async(mig->agent->config->hooks_dir,
-                          "after_vm_migrate_source", spec,
-                          (const char *const *)env,
-                          mig->agent->config->hook_timeout_s, NULL,
-                          agent_source_on_after_hooks,
-                          agent_migration_ref(mig));
+    agent_hooks_run_async(
+        mig->agent->config->hooks_dir, "after_vm_migrate_source", spec,
+        (const char *const *)env, mig->agent->config->hook_timeout_s, NULL,
+        agent_source_on_after_hooks, agent_migration_ref(mig));
 }
 
 static void agent_source_confirm(AgentMigration *mig)
 {
     AgentVm *vm = agent_source_vm(mig);
-    g_autofree char *reason = g_strdup_printf("migrated to %s",
-                                              mig->peer_name
-                                                  ? mig->peer_name
-                                                  : mig->peer_url);
+    g_autofree char *reason = g_strdup_printf(
+        "migrated to %s", mig->peer_name ? mig->peer_name : mig->peer_url);
 
     if (mig->phase != AGENT_MIGRATION_CONFIRM) {
         agent_migration_set_phase(mig, AGENT_MIGRATION_CONFIRM);
@@ -710,12 +699,12 @@ static void agent_source_on_migrate(GObject *source, GAsyncResult *result,
     if (mig->qemu_status == NULL) {
         mig->qemu_status = g_strdup("setup");
     }
-    mig->poll_id = g_timeout_add(AGENT_MIGRATION_POLL_MS,
-                                 agent_source_poll_tick, mig);
+    mig->poll_id =
+        g_timeout_add(AGENT_MIGRATION_POLL_MS, agent_source_poll_tick, mig);
     if (mig->cancel_requested) {
-        agent_source_cancel_qemu(
-            mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
-                             "migration cancelled by request"));
+        agent_source_cancel_qemu(mig,
+                                 g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                                             "migration cancelled by request"));
     }
 }
 
@@ -758,8 +747,7 @@ static guint64 agent_pow2_floor(guint64 value)
     return out;
 }
 
-static void agent_source_on_capabilities(GObject *source,
-                                         GAsyncResult *result,
+static void agent_source_on_capabilities(GObject *source, GAsyncResult *result,
                                          gpointer user_data)
 {
     g_autoptr(AgentMigration) mig = user_data;
@@ -810,8 +798,7 @@ static void agent_add_capability(JsonArray *caps, const char *name,
     json_array_add_object_element(caps, cap);
 }
 
-static void agent_source_on_before_hooks(GObject *source,
-                                         GAsyncResult *result,
+static void agent_source_on_before_hooks(GObject *source, GAsyncResult *result,
                                          gpointer user_data)
 {
     g_autoptr(AgentMigration) mig = user_data;
@@ -844,12 +831,11 @@ static void agent_source_perform(AgentMigration *mig)
     g_autofree char *spec = agent_source_spec_text(mig);
     g_auto(GStrv) env = agent_source_hook_env(mig);
 
-    agent_hooks_run_async(mig->agent->config->hooks_dir,
-                          "before_vm_migrate_source", spec,
-                          (const char *const *)env,
-                          mig->agent->config->hook_timeout_s,
-                          mig->cancellable, agent_source_on_before_hooks,
-                          agent_migration_ref(mig));
+    agent_hooks_run_async(
+        mig->agent->config->hooks_dir, "before_vm_migrate_source", spec,
+        (const char *const *)env, mig->agent->config->hook_timeout_s,
+        mig->cancellable, agent_source_on_before_hooks,
+        agent_migration_ref(mig));
 }
 
 /* ---- start and prepare ---- */
@@ -882,10 +868,9 @@ static void agent_source_on_prepared(GObject *source, GAsyncResult *result,
                                 "migration cancelled by request");
         }
         if (vm != NULL && vm->state == AGENT_VM_MIGRATING) {
-            agent_vm_set_state(vm,
-                               mig->was_running ? AGENT_VM_RUNNING
-                                                : AGENT_VM_PAUSED,
-                               "migration refused in prepare");
+            agent_vm_set_state(
+                vm, mig->was_running ? AGENT_VM_RUNNING : AGENT_VM_PAUSED,
+                "migration refused in prepare");
         }
         /* prepare may have gone through on the destination anyway */
         if (mig->cancel_requested || agent_error_is_transport(error)) {
@@ -938,8 +923,7 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
     }
     if (params->post_copy && vm->spec->post_copy == DRV_TRISTATE_FALSE) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
-                    "VM %s does not allow post-copy migration",
-                    vm->spec->name);
+                    "VM %s does not allow post-copy migration", vm->spec->name);
         return FALSE;
     }
     uri = g_uri_parse(destination, G_URI_FLAGS_NONE, NULL);
@@ -953,8 +937,7 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
         return FALSE;
     }
     if (g_str_equal(destination, agent->config->url) ||
-        (g_uri_get_port(uri) ==
-             (gint)drv_http_server_get_port(agent->server) &&
+        (g_uri_get_port(uri) == (gint)drv_http_server_get_port(agent->server) &&
          g_strcmp0(g_uri_get_host(uri), agent->config->migration_address) ==
              0)) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_SAME_HOST,
@@ -974,22 +957,15 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
     return TRUE;
 }
 
-void agent_migration_start_async(Agent *agent, AgentVm *vm,
-                                 JsonObject *request,
+void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
                                  GAsyncReadyCallback callback,
                                  gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
-    static const char *const known[] = {"destination",
-                                        "policy",
-                                        "downtime_ms",
-                                        "bandwidth_mbps",
-                                        "auto_converge",
-                                        "compression",
-                                        "post_copy",
-                                        "post_copy_after_passes",
-                                        "timeout_s",
-                                        NULL};
+    static const char *const known[] = {
+        "destination",   "policy",      "downtime_ms", "bandwidth_mbps",
+        "auto_converge", "compression", "post_copy",   "post_copy_after_passes",
+        "timeout_s",     NULL};
     g_auto(AgentMigrationParams) params = {0};
     GError *error = NULL;
     const char *destination = NULL;
@@ -1028,16 +1004,15 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm,
     vm->migration = mig;
     agent_vm_set_state(vm, AGENT_VM_MIGRATING, "migration started");
     agent_migration_save(mig, NULL);
-    g_message("migration %s of VM %s to %s: prepare", mig->id,
-              vm->spec->name, mig->peer_url);
+    g_message("migration %s of VM %s to %s: prepare", mig->id, vm->spec->name,
+              mig->peer_url);
     agent_events_emit(agent->events, "migration_started",
                       agent_migration_to_json(mig));
 
     body = json_object_new();
     src = json_object_new();
     json_object_set_string_member(body, "migration_id", mig->id);
-    json_object_set_object_member(body, "spec",
-                                  drv_vm_spec_to_json(vm->spec));
+    json_object_set_object_member(body, "spec", drv_vm_spec_to_json(vm->spec));
     json_object_set_string_member(body, "machine", vm->machine);
     json_object_set_boolean_member(body, "post_copy", mig->params.post_copy);
     json_object_set_string_member(src, "host_id", agent->host_id);
@@ -1058,8 +1033,7 @@ AgentMigration *agent_migration_start_finish(GAsyncResult *result,
 
 /* ---- recovery after an agent restart ---- */
 
-static void agent_source_on_recover_info(GObject *source,
-                                         GAsyncResult *result,
+static void agent_source_on_recover_info(GObject *source, GAsyncResult *result,
                                          gpointer user_data)
 {
     g_autoptr(AgentMigration) mig = user_data;
@@ -1075,10 +1049,8 @@ static void agent_source_on_recover_info(GObject *source,
                                            error->message));
         return;
     }
-    status = drv_json_string_or(json_node_get_object(node), "status",
-                                "none");
-    agent_migration_progress_update(&mig->progress,
-                                    json_node_get_object(node));
+    status = drv_json_string_or(json_node_get_object(node), "status", "none");
+    agent_migration_progress_update(&mig->progress, json_node_get_object(node));
     g_free(mig->qemu_status);
     mig->qemu_status = g_strdup(status);
     g_message("migration %s: QEMU reports '%s' after the agent restart",
@@ -1089,8 +1061,8 @@ static void agent_source_on_recover_info(GObject *source,
                g_str_equal(status, "postcopy-paused") ||
                g_str_equal(status, "postcopy-recover")) {
         mig->postcopy_used = TRUE;
-        mig->poll_id = g_timeout_add(AGENT_MIGRATION_POLL_MS,
-                                     agent_source_poll_tick, mig);
+        mig->poll_id =
+            g_timeout_add(AGENT_MIGRATION_POLL_MS, agent_source_poll_tick, mig);
         agent_source_finish(mig);
     } else if (g_str_equal(status, "failed") ||
                g_str_equal(status, "cancelled") ||
@@ -1100,8 +1072,8 @@ static void agent_source_on_recover_info(GObject *source,
                                            "migration; QEMU says '%s'",
                                            status));
     } else {
-        mig->poll_id = g_timeout_add(AGENT_MIGRATION_POLL_MS,
-                                     agent_source_poll_tick, mig);
+        mig->poll_id =
+            g_timeout_add(AGENT_MIGRATION_POLL_MS, agent_source_poll_tick, mig);
         agent_source_cancel_qemu(
             mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
                              "agent restarted during the migration"));
@@ -1114,8 +1086,8 @@ void agent_migration_source_recover(AgentMigration *mig)
 
     switch (mig->phase) {
     case AGENT_MIGRATION_PREPARE:
-        mig->cancellable = mig->cancellable ? mig->cancellable
-                                            : g_cancellable_new();
+        mig->cancellable =
+            mig->cancellable ? mig->cancellable : g_cancellable_new();
         agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
                                            "agent restarted during "
                                            "prepare"));

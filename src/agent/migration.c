@@ -42,8 +42,7 @@ const char *agent_migration_status_name(AgentMigrationStatus status)
     return agent_status_names[status];
 }
 
-static int agent_name_index(const char *const *names, guint n,
-                            const char *name)
+static int agent_name_index(const char *const *names, guint n, const char *name)
 {
     for (guint i = 0; i < n; i++) {
         if (g_strcmp0(names[i], name) == 0) {
@@ -117,8 +116,8 @@ void agent_migration_unref(AgentMigration *mig)
 AgentMigration *agent_migration_lookup(Agent *agent, const char *id,
                                        GError **error)
 {
-    AgentMigration *mig = id ? g_hash_table_lookup(agent->migrations, id)
-                             : NULL;
+    AgentMigration *mig =
+        id ? g_hash_table_lookup(agent->migrations, id) : NULL;
 
     if (mig == NULL) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_NOT_FOUND,
@@ -160,8 +159,7 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
                                   agent_migration_status_name(mig->status));
     json_object_set_string_member(obj, "vm_id", mig->vm_id);
     json_object_set_string_member(obj, "vm_name", mig->vm_name);
-    json_object_set_string_member(obj, "host",
-                                  mig->agent->config->name);
+    json_object_set_string_member(obj, "host", mig->agent->config->name);
     json_object_set_string_member(obj, "peer_url", mig->peer_url);
     if (mig->peer_name) {
         json_object_set_string_member(obj, "peer_name", mig->peer_name);
@@ -183,8 +181,8 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
         mig->phase == AGENT_MIGRATION_ENDED) {
         JsonObject *result = json_object_new();
 
-        json_object_set_string_member(
-            result, "status", agent_migration_status_name(mig->status));
+        json_object_set_string_member(result, "status",
+                                      agent_migration_status_name(mig->status));
         json_object_set_int_member(result, "total_time_ms",
                                    (mig->ended_us - mig->started_us) / 1000);
         if (mig->status == AGENT_MIGRATION_COMPLETED) {
@@ -208,15 +206,12 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
                                    (gint64)mig->progress.pass);
         json_object_set_int_member(result, "max_throttle_percent",
                                    mig->progress.max_throttle_percent);
-        json_object_set_boolean_member(result, "postcopy",
-                                       mig->postcopy_used);
+        json_object_set_boolean_member(result, "postcopy", mig->postcopy_used);
         json_object_set_string_member(result, "policy",
-                                      mig->params.policy
-                                          ? mig->params.policy
-                                          : "manual");
+                                      mig->params.policy ? mig->params.policy
+                                                         : "manual");
         if (mig->error_message) {
-            json_object_set_string_member(result, "reason",
-                                          mig->error_message);
+            json_object_set_string_member(result, "reason", mig->error_message);
             json_object_set_string_member(result, "code", mig->error_code);
         }
         json_object_set_object_member(obj, "result", result);
@@ -256,15 +251,13 @@ static void agent_migration_persist(AgentMigration *mig)
     g_autoptr(GError) error = NULL;
 
     if (!agent_migration_save(mig, &error)) {
-        g_warning("migration %s: cannot persist: %s", mig->id,
-                  error->message);
+        g_warning("migration %s: cannot persist: %s", mig->id, error->message);
     }
 }
 
 static void agent_migration_emit(AgentMigration *mig, const char *type)
 {
-    agent_events_emit(mig->agent->events, type,
-                      agent_migration_to_json(mig));
+    agent_events_emit(mig->agent->events, type, agent_migration_to_json(mig));
 }
 
 void agent_migration_set_phase(AgentMigration *mig, AgentMigrationPhase phase)
@@ -315,9 +308,8 @@ void agent_migration_end(AgentMigration *mig, AgentMigrationStatus status,
                          const GError *error)
 {
     g_autoptr(AgentMigration) hold = agent_migration_ref(mig);
-    AgentVm *vm = mig->vm_id ? g_hash_table_lookup(mig->agent->vms,
-                                                   mig->vm_id)
-                             : NULL;
+    AgentVm *vm =
+        mig->vm_id ? g_hash_table_lookup(mig->agent->vms, mig->vm_id) : NULL;
 
     if (mig->phase == AGENT_MIGRATION_ENDED) {
         return;
@@ -332,8 +324,8 @@ void agent_migration_end(AgentMigration *mig, AgentMigrationStatus status,
     if (error != NULL) {
         g_free(mig->error_code);
         g_free(mig->error_message);
-        mig->error_code = g_strdup(
-            drv_error_code_name(drv_error_classify(error)));
+        mig->error_code =
+            g_strdup(drv_error_code_name(drv_error_classify(error)));
         mig->error_message = g_strdup(error->message);
     }
     if (status == AGENT_MIGRATION_COMPLETED) {
@@ -353,11 +345,12 @@ void agent_migration_end(AgentMigration *mig, AgentMigrationStatus status,
     agent_migration_persist(mig);
     if (mig->role == AGENT_MIGRATION_SOURCE) {
         if (status == AGENT_MIGRATION_COMPLETED) {
-            g_message("migration %s of VM %s to %s completed in %" G_GINT64_FORMAT
-                      " ms, guest-observed downtime %" G_GINT64_FORMAT " ms",
-                      mig->id, mig->vm_name, mig->peer_url,
-                      (mig->ended_us - mig->started_us) / 1000,
-                      (mig->resume_us - mig->stop_us) / 1000);
+            g_message(
+                "migration %s of VM %s to %s completed in %" G_GINT64_FORMAT
+                " ms, guest-observed downtime %" G_GINT64_FORMAT " ms",
+                mig->id, mig->vm_name, mig->peer_url,
+                (mig->ended_us - mig->started_us) / 1000,
+                (mig->resume_us - mig->stop_us) / 1000);
         } else {
             g_message("migration %s of VM %s to %s %s: %s", mig->id,
                       mig->vm_name, mig->peer_url,
@@ -385,8 +378,8 @@ void agent_migration_on_qmp_event(AgentMigration *mig, const char *name,
             agent_migration_dest_on_status(mig, status);
         }
     } else if (g_str_equal(name, "MIGRATION_PASS")) {
-        mig->progress.pass = MAX(mig->progress.pass,
-                                 (guint64)drv_json_int_or(data, "pass", 0));
+        mig->progress.pass =
+            MAX(mig->progress.pass, (guint64)drv_json_int_or(data, "pass", 0));
     } else if (g_str_equal(name, "STOP") &&
                mig->role == AGENT_MIGRATION_SOURCE) {
         mig->stop_us = timestamp_us;
@@ -425,12 +418,11 @@ static AgentMigration *agent_migration_load(Agent *agent, const char *path,
     }
     role = agent_name_index(agent_role_names, G_N_ELEMENTS(agent_role_names),
                             drv_json_string_or(obj, "role", ""));
-    phase = agent_name_index(agent_phase_names,
-                             G_N_ELEMENTS(agent_phase_names),
+    phase = agent_name_index(agent_phase_names, G_N_ELEMENTS(agent_phase_names),
                              drv_json_string_or(obj, "phase", ""));
-    status = agent_name_index(agent_status_names,
-                              G_N_ELEMENTS(agent_status_names),
-                              drv_json_string_or(obj, "status", ""));
+    status =
+        agent_name_index(agent_status_names, G_N_ELEMENTS(agent_status_names),
+                         drv_json_string_or(obj, "status", ""));
     if (role < 0 || phase < 0 || status < 0 ||
         !drv_json_string_or(obj, "id", NULL) ||
         !drv_json_string_or(obj, "vm_id", NULL)) {
@@ -468,15 +460,13 @@ static AgentMigration *agent_migration_load(Agent *agent, const char *path,
         mig->progress.max_throttle_percent =
             (guint)drv_json_int_or(result, "max_throttle_percent", 0);
         mig->postcopy_used = drv_json_bool_or(result, "postcopy", FALSE);
-        mig->qemu_downtime_ms = drv_json_int_or(result, "qemu_downtime_ms",
-                                                0);
+        mig->qemu_downtime_ms = drv_json_int_or(result, "qemu_downtime_ms", 0);
         mig->qemu_total_ms = drv_json_int_or(result, "qemu_total_time_ms", 0);
     }
     err = drv_json_object_or_null(obj, "error");
     if (err != NULL) {
         mig->error_code = g_strdup(drv_json_string_or(err, "code", NULL));
-        mig->error_message = g_strdup(drv_json_string_or(err, "message",
-                                                         NULL));
+        mig->error_message = g_strdup(drv_json_string_or(err, "message", NULL));
     }
     return mig;
 }
@@ -485,8 +475,8 @@ void agent_migration_recover_all(Agent *agent)
 {
     g_autofree char *base = agent_migrations_dir(agent);
     g_autoptr(GDir) dir = g_dir_open(base, 0, NULL);
-    g_autoptr(GPtrArray) unfinished = g_ptr_array_new_with_free_func(
-        (GDestroyNotify)agent_migration_unref);
+    g_autoptr(GPtrArray) unfinished =
+        g_ptr_array_new_with_free_func((GDestroyNotify)agent_migration_unref);
     const char *name;
 
     while (dir && (name = g_dir_read_name(dir)) != NULL) {
@@ -513,8 +503,7 @@ void agent_migration_recover_all(Agent *agent)
 
         g_message("migration %s of VM %s was in phase %s as %s when the "
                   "agent stopped: reconciling",
-                  mig->id, mig->vm_name,
-                  agent_migration_phase_name(mig->phase),
+                  mig->id, mig->vm_name, agent_migration_phase_name(mig->phase),
                   agent_migration_role_name(mig->role));
         if (vm != NULL) {
             vm->migration = mig;

@@ -69,9 +69,9 @@ struct _AgentMigration {
     AgentMigrationStatus status;
     char *vm_id;
     char *vm_name;
-    char *peer_url;     /* the other agent */
+    char *peer_url; /* the other agent */
     char *peer_name;
-    char *address;      /* destination's migration address */
+    char *address; /* destination's migration address */
     guint port;
     AgentMigrationParams params;
     AgentMigrationProgress progress;
@@ -93,7 +93,7 @@ struct _AgentMigration {
     guint timer_id;
     gboolean cancel_requested;
     gboolean polling;
-    char *qemu_status; /* last status QEMU reported */
+    char *qemu_status;  /* last status QEMU reported */
     GPtrArray *waiters; /* destination: finish requests waiting */
 };
 
@@ -114,8 +114,7 @@ guint agent_migration_count_active(Agent *agent, AgentMigrationRole role);
 
 JsonObject *agent_migration_to_json(AgentMigration *mig);
 gboolean agent_migration_save(AgentMigration *mig, GError **error);
-void agent_migration_set_phase(AgentMigration *mig,
-                               AgentMigrationPhase phase);
+void agent_migration_set_phase(AgentMigration *mig, AgentMigrationPhase phase);
 /*
  * End @mig with @status; @error (may be NULL) is the reason.  Emits the
  * result event, persists, detaches the VM and prunes old history.
@@ -138,8 +137,7 @@ void agent_migration_recover_all(Agent *agent);
  * destination.  Completes when prepare has succeeded (the migration then
  * goes on in the background) or failed (the VM untouched).
  */
-void agent_migration_start_async(Agent *agent, AgentVm *vm,
-                                 JsonObject *request,
+void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
                                  GAsyncReadyCallback callback,
                                  gpointer user_data);
 AgentMigration *agent_migration_start_finish(GAsyncResult *result,
@@ -150,8 +148,7 @@ gboolean agent_migration_cancel(AgentMigration *mig, GError **error);
 gboolean agent_migration_start_postcopy(AgentMigration *mig, GError **error);
 void agent_migration_source_poll(AgentMigration *mig);
 void agent_migration_source_recover(AgentMigration *mig);
-void agent_migration_source_on_status(AgentMigration *mig,
-                                      const char *status);
+void agent_migration_source_on_status(AgentMigration *mig, const char *status);
 
 /* ---- destination (migration-dest.c) ---- */
 
@@ -166,12 +163,11 @@ JsonObject *agent_migration_incoming_finish(GAsyncResult *result,
 void agent_migration_finish_async(AgentMigration *mig, gboolean postcopy,
                                   GAsyncReadyCallback callback,
                                   gpointer user_data);
-JsonObject *agent_migration_finish_finish(GAsyncResult *result,
-                                          GError **error);
+JsonObject *agent_migration_finish_finish(GAsyncResult *result, GError **error);
 
 /* POST /v1/incoming/ID/abort. */
-gboolean agent_migration_abort_incoming(AgentMigration *mig,
-                                        const char *reason, GError **error);
+gboolean agent_migration_abort_incoming(AgentMigration *mig, const char *reason,
+                                        GError **error);
 void agent_migration_dest_on_status(AgentMigration *mig, const char *status);
 void agent_migration_dest_recover(AgentMigration *mig);
 

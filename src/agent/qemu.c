@@ -34,17 +34,15 @@ void agent_qemu_caps_free(AgentQemuCaps *caps)
 gboolean agent_qemu_caps_has_cpu_model(const AgentQemuCaps *caps,
                                        const char *model)
 {
-    return caps->cpu_models && g_strv_contains((const char *const *)
-                                                   caps->cpu_models,
-                                               model);
+    return caps->cpu_models &&
+           g_strv_contains((const char *const *)caps->cpu_models, model);
 }
 
 gboolean agent_qemu_caps_has_machine(const AgentQemuCaps *caps,
                                      const char *machine)
 {
-    return caps->machines && g_strv_contains((const char *const *)
-                                                 caps->machines,
-                                             machine);
+    return caps->machines &&
+           g_strv_contains((const char *const *)caps->machines, machine);
 }
 
 void agent_qemu_paths_free(AgentQemuPaths *paths)
@@ -60,8 +58,7 @@ void agent_qemu_paths_free(AgentQemuPaths *paths)
     g_free(paths);
 }
 
-static gboolean agent_qemu_check_socket_path(const char *path,
-                                             GError **error)
+static gboolean agent_qemu_check_socket_path(const char *path, GError **error)
 {
     if (strlen(path) > AGENT_UNIX_PATH_MAX) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
@@ -74,8 +71,8 @@ static gboolean agent_qemu_check_socket_path(const char *path,
 }
 
 AgentQemuPaths *agent_qemu_paths_new(const AgentConfig *config,
-                                     const DrvVmSpec *spec,
-                                     const char *vm_dir, GError **error)
+                                     const DrvVmSpec *spec, const char *vm_dir,
+                                     GError **error)
 {
     g_autoptr(AgentQemuPaths) paths = g_new0(AgentQemuPaths, 1);
     g_autofree char *qmp_name = g_strdup_printf("%s.qmp", spec->id);
@@ -89,8 +86,8 @@ AgentQemuPaths *agent_qemu_paths_new(const AgentConfig *config,
         return NULL;
     }
     if (spec->kernel != NULL) {
-        paths->kernel = g_canonicalize_filename(spec->kernel,
-                                                config->kernel_dir);
+        paths->kernel =
+            g_canonicalize_filename(spec->kernel, config->kernel_dir);
         if (!g_file_test(paths->kernel, G_FILE_TEST_IS_REGULAR)) {
             g_set_error(error, DRV_ERROR, DRV_ERROR_NOT_FOUND,
                         "kernel %s not found on host %s", paths->kernel,
@@ -101,8 +98,8 @@ AgentQemuPaths *agent_qemu_paths_new(const AgentConfig *config,
     paths->disk_paths = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < spec->disks->len; i++) {
         DrvDiskSpec *disk = g_ptr_array_index(spec->disks, i);
-        const char *base = g_hash_table_lookup(config->storage,
-                                               disk->storage_domain);
+        const char *base =
+            g_hash_table_lookup(config->storage, disk->storage_domain);
         char *path;
 
         if (base == NULL) {
@@ -135,26 +132,25 @@ GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
     g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
     g_strv_builder_add_many(b, config->qemu_binary, "-name", NULL);
-    drv_strv_builder_take(b, g_strdup_printf("guest=%s,debug-threads=on",
-                                           spec->name));
-    g_strv_builder_add_many(b, "-uuid", spec->id, "-machine", machine,
-                            "-accel", accel, "-cpu", spec->cpu_model, "-m",
-                            NULL);
+    drv_strv_builder_take(
+        b, g_strdup_printf("guest=%s,debug-threads=on", spec->name));
+    g_strv_builder_add_many(b, "-uuid", spec->id, "-machine", machine, "-accel",
+                            accel, "-cpu", spec->cpu_model, "-m", NULL);
     drv_strv_builder_take(b, g_strdup_printf("%uM", spec->memory_mib));
     g_strv_builder_add(b, "-smp");
     drv_strv_builder_take(b, g_strdup_printf("%u", spec->vcpus));
     g_strv_builder_add_many(b, "-nodefaults", "-no-user-config", "-display",
                             "none", "-S", "-daemonize", "-pidfile",
-                            paths->pidfile, "-msg", "timestamp=on",
-                            "-chardev", NULL);
+                            paths->pidfile, "-msg", "timestamp=on", "-chardev",
+                            NULL);
     drv_strv_builder_take(b, g_strdup_printf("socket,id=qmp,path=%s,"
-                                           "server=on,wait=off",
-                                           paths->qmp_socket));
-    g_strv_builder_add_many(b, "-mon", "chardev=qmp,mode=control",
-                            "-chardev", NULL);
+                                             "server=on,wait=off",
+                                             paths->qmp_socket));
+    g_strv_builder_add_many(b, "-mon", "chardev=qmp,mode=control", "-chardev",
+                            NULL);
     drv_strv_builder_take(b, g_strdup_printf("socket,id=console0,path=%s,"
-                                           "server=on,wait=off",
-                                           paths->console_socket));
+                                             "server=on,wait=off",
+                                             paths->console_socket));
     g_strv_builder_add_many(b, "-serial", "chardev:console0", NULL);
     if (paths->kernel != NULL) {
         g_strv_builder_add_many(b, "-kernel", paths->kernel, NULL);
@@ -173,18 +169,15 @@ GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
         drv_strv_builder_take(
             b, g_strdup_printf("file=%s,format=%s,if=none,id=drive%u,"
                                "cache=none,aio=threads",
-                               (char *)g_ptr_array_index(paths->disk_paths,
-                                                         i),
+                               (char *)g_ptr_array_index(paths->disk_paths, i),
                                drv_disk_format_name(disk->format), i));
         g_strv_builder_add(b, "-device");
-        drv_strv_builder_take(b, g_strdup_printf(
-                                   "virtio-blk-pci,drive=drive%u,id=disk%u",
-                                   i, i));
+        drv_strv_builder_take(
+            b, g_strdup_printf("virtio-blk-pci,drive=drive%u,id=disk%u", i, i));
     }
     for (guint i = 0; i < spec->nics->len; i++) {
         DrvNicSpec *nic = g_ptr_array_index(spec->nics, i);
-        const char *kind = g_hash_table_lookup(config->networks,
-                                               nic->network);
+        const char *kind = g_hash_table_lookup(config->networks, nic->network);
 
         if (kind == NULL) {
             g_set_error(error, DRV_ERROR, DRV_ERROR_NO_NETWORK,
@@ -196,15 +189,14 @@ GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
         if (g_str_equal(kind, "user")) {
             drv_strv_builder_take(b, g_strdup_printf("user,id=net%u", i));
         } else {
-            drv_strv_builder_take(b,
-                                g_strdup_printf("bridge,id=net%u,br=%s", i,
-                                                kind));
+            drv_strv_builder_take(
+                b, g_strdup_printf("bridge,id=net%u,br=%s", i, kind));
         }
         g_strv_builder_add(b, "-device");
-        drv_strv_builder_take(b, g_strdup_printf(
-                                   "virtio-net-pci,netdev=net%u,mac=%s,"
-                                   "id=nic%u",
-                                   i, nic->mac, i));
+        drv_strv_builder_take(
+            b, g_strdup_printf("virtio-net-pci,netdev=net%u,mac=%s,"
+                               "id=nic%u",
+                               i, nic->mac, i));
     }
     if (incoming) {
         g_strv_builder_add_many(b, "-incoming", "defer", NULL);
@@ -238,8 +230,8 @@ static char *agent_qemu_error_tail(const char *logfile)
     if (!g_file_get_contents(logfile, &data, &len, NULL) || len == 0) {
         return g_strdup("no message");
     }
-    start = len > AGENT_QEMU_ERROR_TAIL ? data + len - AGENT_QEMU_ERROR_TAIL
-                                        : data;
+    start =
+        len > AGENT_QEMU_ERROR_TAIL ? data + len - AGENT_QEMU_ERROR_TAIL : data;
     return g_strstrip(g_strdup(start));
 }
 
@@ -292,8 +284,7 @@ void agent_qemu_spawn_async(GStrv argv, const char *pidfile,
                             GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data)
 {
-    g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback,
-                                       user_data);
+    g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
     g_autoptr(GSubprocessLauncher) launcher = NULL;
     g_autoptr(GSubprocess) proc = NULL;
     g_autoptr(GError) error = NULL;
@@ -312,12 +303,11 @@ void agent_qemu_spawn_async(GStrv argv, const char *pidfile,
      */
     g_subprocess_launcher_set_stdout_file_path(launcher, "/dev/null");
     g_subprocess_launcher_set_stderr_file_path(launcher, spawn->logfile);
-    proc = g_subprocess_launcher_spawnv(launcher,
-                                        (const char *const *)argv, &error);
+    proc = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv,
+                                        &error);
     if (proc == NULL) {
         g_task_return_new_error(task, DRV_ERROR, DRV_ERROR_QEMU,
-                                "cannot run %s: %s", argv[0],
-                                error->message);
+                                "cannot run %s: %s", argv[0], error->message);
         return;
     }
     g_subprocess_wait_async(proc, cancellable, agent_qemu_on_parent_exit,
@@ -429,12 +419,10 @@ static void agent_qemu_probe_free(gpointer p)
         agent_qemu_kill(probe->pid);
     }
     if (probe->dir) {
-        g_autofree char *sock = g_build_filename(probe->dir, "probe.qmp",
-                                                 NULL);
-        g_autofree char *pidfile = g_build_filename(probe->dir, "probe.pid",
-                                                    NULL);
-        g_autofree char *log = g_build_filename(probe->dir, "qemu.log",
-                                                NULL);
+        g_autofree char *sock = g_build_filename(probe->dir, "probe.qmp", NULL);
+        g_autofree char *pidfile =
+            g_build_filename(probe->dir, "probe.pid", NULL);
+        g_autofree char *log = g_build_filename(probe->dir, "qemu.log", NULL);
 
         g_unlink(sock);
         g_unlink(pidfile);
@@ -464,8 +452,8 @@ static void agent_qemu_probe_on_quit(GObject *source, GAsyncResult *result,
 {
     g_autoptr(GTask) task = user_data;
     AgentQemuProbe *probe = g_task_get_task_data(task);
-    g_autoptr(JsonNode) node = qmp_client_execute_finish(
-        QMP_CLIENT(source), result, NULL);
+    g_autoptr(JsonNode) node =
+        qmp_client_execute_finish(QMP_CLIENT(source), result, NULL);
 
     /* quit has been asked: the process is on its way out */
     probe->pid = 0;
@@ -473,15 +461,14 @@ static void agent_qemu_probe_on_quit(GObject *source, GAsyncResult *result,
                           (GDestroyNotify)agent_qemu_caps_free);
 }
 
-static void agent_qemu_probe_on_machines(GObject *source,
-                                         GAsyncResult *result,
+static void agent_qemu_probe_on_machines(GObject *source, GAsyncResult *result,
                                          gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     AgentQemuProbe *probe = g_task_get_task_data(task);
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = qmp_client_execute_finish(
-        QMP_CLIENT(source), result, &error);
+    g_autoptr(JsonNode) node =
+        qmp_client_execute_finish(QMP_CLIENT(source), result, &error);
     g_autoptr(GPtrArray) names = g_ptr_array_new();
     JsonArray *list;
 
@@ -512,8 +499,7 @@ static void agent_qemu_probe_on_machines(GObject *source,
         return;
     }
     qmp_client_execute_async(probe->qmp, "quit", NULL, 0, NULL,
-                             agent_qemu_probe_on_quit,
-                             g_steal_pointer(&task));
+                             agent_qemu_probe_on_quit, g_steal_pointer(&task));
 }
 
 static void agent_qemu_probe_on_cpus(GObject *source, GAsyncResult *result,
@@ -522,8 +508,8 @@ static void agent_qemu_probe_on_cpus(GObject *source, GAsyncResult *result,
     g_autoptr(GTask) task = user_data;
     AgentQemuProbe *probe = g_task_get_task_data(task);
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = qmp_client_execute_finish(
-        QMP_CLIENT(source), result, &error);
+    g_autoptr(JsonNode) node =
+        qmp_client_execute_finish(QMP_CLIENT(source), result, &error);
     g_autoptr(GPtrArray) names = g_ptr_array_new();
     JsonArray *list;
 
@@ -535,8 +521,8 @@ static void agent_qemu_probe_on_cpus(GObject *source, GAsyncResult *result,
     for (guint i = 0; list && i < json_array_get_length(list); i++) {
         JsonObject *cpu = json_array_get_object_element(list, i);
         const char *name = drv_json_string_or(cpu, "name", NULL);
-        JsonArray *missing = drv_json_array_or_null(cpu,
-                                                    "unavailable-features");
+        JsonArray *missing =
+            drv_json_array_or_null(cpu, "unavailable-features");
 
         if (name == NULL || (missing && json_array_get_length(missing))) {
             continue;
@@ -553,8 +539,7 @@ static void agent_qemu_probe_on_cpus(GObject *source, GAsyncResult *result,
                              g_steal_pointer(&task));
 }
 
-static void agent_qemu_probe_on_connect(GObject *source,
-                                        GAsyncResult *result,
+static void agent_qemu_probe_on_connect(GObject *source, GAsyncResult *result,
                                         gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
@@ -566,9 +551,8 @@ static void agent_qemu_probe_on_connect(GObject *source,
         return;
     }
     probe->caps->version = g_strdup(qmp_client_get_qemu_version(probe->qmp));
-    qmp_client_execute_async(probe->qmp, "query-cpu-definitions", NULL, 0,
-                             NULL, agent_qemu_probe_on_cpus,
-                             g_steal_pointer(&task));
+    qmp_client_execute_async(probe->qmp, "query-cpu-definitions", NULL, 0, NULL,
+                             agent_qemu_probe_on_cpus, g_steal_pointer(&task));
 }
 
 static void agent_qemu_probe_on_spawn(GObject *source, GAsyncResult *result,
@@ -595,8 +579,7 @@ void agent_qemu_probe_async(const AgentConfig *config,
                             GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data)
 {
-    g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback,
-                                       user_data);
+    g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
     AgentQemuProbe *probe = g_new0(AgentQemuProbe, 1);
     g_autoptr(GError) error = NULL;
     g_autofree char *sock = NULL;
@@ -607,7 +590,7 @@ void agent_qemu_probe_async(const AgentConfig *config,
     g_task_set_source_tag(task, agent_qemu_probe_async);
     g_task_set_task_data(task, probe, agent_qemu_probe_free);
     probe->caps = g_new0(AgentQemuCaps, 1);
-    accel = config->accel ? config->accel
+    accel = config->accel                            ? config->accel
             : g_access("/dev/kvm", R_OK | W_OK) == 0 ? "kvm"
                                                      : "tcg";
     probe->caps->accel = g_strdup(accel);
@@ -619,8 +602,7 @@ void agent_qemu_probe_async(const AgentConfig *config,
     }
     sock = g_build_filename(probe->dir, "probe.qmp", NULL);
     pidfile = g_build_filename(probe->dir, "probe.pid", NULL);
-    chardev = g_strdup_printf("socket,id=qmp,path=%s,server=on,wait=off",
-                              sock);
+    chardev = g_strdup_printf("socket,id=qmp,path=%s,server=on,wait=off", sock);
     g_unlink(sock);
     {
         const char *argv[] = {config->qemu_binary,

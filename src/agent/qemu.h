@@ -54,8 +54,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(AgentQemuPaths, agent_qemu_paths_free)
  * missing kernel or disk image.
  */
 AgentQemuPaths *agent_qemu_paths_new(const AgentConfig *config,
-                                     const DrvVmSpec *spec,
-                                     const char *vm_dir, GError **error);
+                                     const DrvVmSpec *spec, const char *vm_dir,
+                                     GError **error);
 
 /*
  * The full argv (argv[0] is the binary).  @incoming: add -incoming defer.
@@ -73,8 +73,7 @@ GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
  */
 void agent_qemu_spawn_async(GStrv argv, const char *pidfile,
                             GCancellable *cancellable,
-                            GAsyncReadyCallback callback,
-                            gpointer user_data);
+                            GAsyncReadyCallback callback, gpointer user_data);
 GPid agent_qemu_spawn_finish(GAsyncResult *result, GError **error);
 
 /*
@@ -98,8 +97,7 @@ void agent_qemu_kill(GPid pid);
 /* Probe the QEMU binary for runnable CPU models and machine types. */
 void agent_qemu_probe_async(const AgentConfig *config,
                             GCancellable *cancellable,
-                            GAsyncReadyCallback callback,
-                            gpointer user_data);
+                            GAsyncReadyCallback callback, gpointer user_data);
 AgentQemuCaps *agent_qemu_probe_finish(GAsyncResult *result, GError **error);
 
 G_END_DECLS

@@ -25,8 +25,7 @@ const char *agent_vm_state_name(AgentVmState state)
     return agent_vm_state_names[state];
 }
 
-static gboolean agent_vm_state_from_name(const char *name,
-                                         AgentVmState *out)
+static gboolean agent_vm_state_from_name(const char *name, AgentVmState *out)
 {
     for (guint i = 0; i < G_N_ELEMENTS(agent_vm_state_names); i++) {
         if (g_strcmp0(name, agent_vm_state_names[i]) == 0) {
@@ -127,22 +126,19 @@ gboolean agent_vm_save(AgentVm *vm, GError **error)
     json_object_set_object_member(obj, "spec", drv_vm_spec_to_json(vm->spec));
     json_object_set_string_member(obj, "machine", vm->machine);
     json_object_set_int_member(obj, "pid", vm->pid);
-    json_object_set_string_member(obj, "state",
-                                  agent_vm_state_name(vm->state));
+    json_object_set_string_member(obj, "state", agent_vm_state_name(vm->state));
     json_object_set_int_member(obj, "created_us", vm->created_us);
     json_object_set_int_member(obj, "started_us", vm->started_us);
     if (vm->exit_reason) {
         json_object_set_string_member(obj, "exit_reason", vm->exit_reason);
     }
     if (vm->paths) {
-        json_object_set_string_member(obj, "qmp_socket",
-                                      vm->paths->qmp_socket);
+        json_object_set_string_member(obj, "qmp_socket", vm->paths->qmp_socket);
         json_object_set_string_member(obj, "console_socket",
                                       vm->paths->console_socket);
     }
     if (vm->migration) {
-        json_object_set_string_member(obj, "migration_id",
-                                      vm->migration->id);
+        json_object_set_string_member(obj, "migration_id", vm->migration->id);
     }
     return drv_json_save_object_file(path, obj, error);
 }
@@ -196,8 +192,8 @@ static void agent_vm_on_qmp_event(QmpClient *client, const char *name,
         }
     } else if (g_str_equal(name, "SHUTDOWN")) {
         g_free(vm->shutdown_reason);
-        vm->shutdown_reason = g_strdup(drv_json_string_or(data, "reason",
-                                                          "unknown"));
+        vm->shutdown_reason =
+            g_strdup(drv_json_string_or(data, "reason", "unknown"));
     }
     json_object_set_string_member(event, "vm_id", vm->spec->id);
     json_object_set_string_member(event, "event", name);
@@ -207,8 +203,7 @@ static void agent_vm_on_qmp_event(QmpClient *client, const char *name,
     }
     agent_events_emit(vm->agent->events, "qemu_event", event);
     if (vm->migration != NULL) {
-        agent_migration_on_qmp_event(vm->migration, name, data,
-                                     timestamp_us);
+        agent_migration_on_qmp_event(vm->migration, name, data, timestamp_us);
     }
 }
 
@@ -245,8 +240,7 @@ static void agent_vm_on_qmp_closed(QmpClient *client, const GError *error,
     }
 }
 
-static void agent_vm_on_qmp_reconnected(GObject *source,
-                                        GAsyncResult *result,
+static void agent_vm_on_qmp_reconnected(GObject *source, GAsyncResult *result,
                                         gpointer user_data)
 {
     g_autoptr(AgentVm) vm = user_data;
@@ -312,8 +306,7 @@ static void agent_vm_on_exit(GPid pid, gpointer user_data)
     } else if (g_strcmp0(vm->shutdown_reason, "guest-shutdown") == 0) {
         reason = g_strdup("guest shut down");
     } else if (vm->shutdown_reason != NULL) {
-        reason = g_strdup_printf("QEMU shut down (%s)",
-                                 vm->shutdown_reason);
+        reason = g_strdup_printf("QEMU shut down (%s)", vm->shutdown_reason);
     } else {
         reason = g_strdup("QEMU exited unexpectedly");
     }
@@ -374,8 +367,7 @@ static void agent_vm_start_fail(GTask *task, GError *error)
 
     if (vm->pid > 0) {
         g_free(vm->exit_reason);
-        vm->exit_reason = g_strdup_printf("start failed: %s",
-                                          error->message);
+        vm->exit_reason = g_strdup_printf("start failed: %s", error->message);
         agent_qemu_kill(vm->pid);
     }
     g_task_return_error(task, error);
@@ -488,25 +480,23 @@ void agent_vm_start_async(AgentVm *vm, gboolean incoming,
         return;
     }
     agent_qemu_paths_free(vm->paths);
-    vm->paths = agent_qemu_paths_new(agent->config, vm->spec, vm->dir,
-                                     &error);
+    vm->paths = agent_qemu_paths_new(agent->config, vm->spec, vm->dir, &error);
     if (vm->paths == NULL) {
         agent_vm_start_fail(task, error);
         return;
     }
-    argv = agent_qemu_build_argv(agent->config, agent->caps->accel,
-                                 vm->spec, vm->machine, vm->paths, incoming,
-                                 &error);
+    argv = agent_qemu_build_argv(agent->config, agent->caps->accel, vm->spec,
+                                 vm->machine, vm->paths, incoming, &error);
     if (argv == NULL) {
         agent_vm_start_fail(task, error);
         return;
     }
     log = g_build_filename(vm->dir, "console.log", NULL);
     agent_console_free(vm->console);
-    vm->console = agent_console_new(
-        vm->paths->console_socket, log,
-        (gsize)agent->config->console_log_max_kib * 1024,
-        AGENT_VM_CONSOLE_RING, &error);
+    vm->console =
+        agent_console_new(vm->paths->console_socket, log,
+                          (gsize)agent->config->console_log_max_kib * 1024,
+                          AGENT_VM_CONSOLE_RING, &error);
     if (vm->console == NULL) {
         agent_vm_start_fail(task, error);
         return;
@@ -543,16 +533,14 @@ static void agent_vm_recover_done(GTask *task)
     }
 }
 
-static void agent_vm_on_recovered_status(GObject *source,
-                                         GAsyncResult *result,
+static void agent_vm_on_recovered_status(GObject *source, GAsyncResult *result,
                                          gpointer user_data)
 {
     GTask *task = user_data;
-    g_autoptr(AgentVm) vm = g_object_steal_data(G_OBJECT(source),
-                                                "drv-vm");
+    g_autoptr(AgentVm) vm = g_object_steal_data(G_OBJECT(source), "drv-vm");
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = qmp_client_execute_finish(
-        QMP_CLIENT(source), result, &error);
+    g_autoptr(JsonNode) node =
+        qmp_client_execute_finish(QMP_CLIENT(source), result, &error);
     const char *status = NULL;
 
     if (node == NULL) {
@@ -576,8 +564,8 @@ static void agent_vm_on_recovered_status(GObject *source,
                                : AGENT_VM_PAUSED,
                            "reattached after agent restart");
     }
-    g_message("VM %s: reattached to QEMU %d (%s)", vm->spec->name,
-              (int)vm->pid, status);
+    g_message("VM %s: reattached to QEMU %d (%s)", vm->spec->name, (int)vm->pid,
+              status);
     agent_vm_recover_done(task);
 }
 
@@ -590,8 +578,8 @@ static void agent_vm_on_recovered_qmp(GObject *source, GAsyncResult *result,
     g_autoptr(GError) error = NULL;
 
     if (!qmp_client_connect_finish(client, result, &error)) {
-        g_autoptr(AgentVm) owned = g_object_steal_data(G_OBJECT(client),
-                                                       "drv-vm");
+        g_autoptr(AgentVm) owned =
+            g_object_steal_data(G_OBJECT(client), "drv-vm");
 
         /* QEMU runs but its monitor does not answer: keep trying */
         g_warning("VM %s: cannot reattach QMP: %s", owned->spec->name,
@@ -608,8 +596,7 @@ static void agent_vm_on_recovered_qmp(GObject *source, GAsyncResult *result,
                              agent_vm_on_recovered_status, task);
 }
 
-static void agent_vm_on_recovered_console(GObject *source,
-                                          GAsyncResult *result,
+static void agent_vm_on_recovered_console(GObject *source, GAsyncResult *result,
                                           gpointer user_data)
 {
     g_autoptr(AgentVm) vm = user_data;
@@ -621,8 +608,7 @@ static void agent_vm_on_recovered_console(GObject *source,
     }
 }
 
-static AgentVm *agent_vm_load(Agent *agent, const char *path,
-                              GError **error)
+static AgentVm *agent_vm_load(Agent *agent, const char *path, GError **error)
 {
     g_autoptr(JsonObject) obj = drv_json_load_object_file(path, error);
     JsonObject *spec_obj;
@@ -645,9 +631,9 @@ static AgentVm *agent_vm_load(Agent *agent, const char *path,
         g_prefix_error(error, "%s: ", path);
         return NULL;
     }
-    vm = agent_vm_new(agent, spec,
-                      drv_json_string_or(obj, "machine",
-                                         agent->caps->default_machine));
+    vm = agent_vm_new(
+        agent, spec,
+        drv_json_string_or(obj, "machine", agent->caps->default_machine));
     agent_vm_state_from_name(drv_json_string_or(obj, "state", "down"),
                              &vm->state);
     vm->pid = (GPid)drv_json_int_or(obj, "pid", 0);
@@ -665,8 +651,7 @@ static AgentVm *agent_vm_load(Agent *agent, const char *path,
     return vm;
 }
 
-static void agent_vm_recover_one(Agent *agent, const char *path,
-                                 GTask *task)
+static void agent_vm_recover_one(Agent *agent, const char *path, GTask *task)
 {
     AgentVmRecover *rec = g_task_get_task_data(task);
     g_autoptr(GError) error = NULL;
@@ -678,15 +663,14 @@ static void agent_vm_recover_one(Agent *agent, const char *path,
         g_warning("skipping VM record: %s", error->message);
         return;
     }
-    g_hash_table_insert(agent->vms, g_strdup(vm->spec->id),
-                        agent_vm_ref(vm));
+    g_hash_table_insert(agent->vms, g_strdup(vm->spec->id), agent_vm_ref(vm));
     if (vm->pid <= 0 || vm->paths == NULL ||
         !agent_qemu_pid_matches(vm->pid, vm->spec->id)) {
         if (vm->state != AGENT_VM_DOWN) {
             vm->pid = 0;
             g_free(vm->exit_reason);
-            vm->exit_reason = g_strdup(
-                "QEMU exited while the agent was not running");
+            vm->exit_reason =
+                g_strdup("QEMU exited while the agent was not running");
             g_message("VM %s: %s", vm->spec->name, vm->exit_reason);
             agent_vm_set_state(vm, AGENT_VM_DOWN, vm->exit_reason);
         }
@@ -695,13 +679,13 @@ static void agent_vm_recover_one(Agent *agent, const char *path,
     }
     vm->exit_watch = agent_qemu_watch(vm->pid, agent_vm_on_exit, vm);
     log = g_build_filename(vm->dir, "console.log", NULL);
-    vm->console = agent_console_new(
-        vm->paths->console_socket, log,
-        (gsize)agent->config->console_log_max_kib * 1024,
-        AGENT_VM_CONSOLE_RING, &error);
+    vm->console =
+        agent_console_new(vm->paths->console_socket, log,
+                          (gsize)agent->config->console_log_max_kib * 1024,
+                          AGENT_VM_CONSOLE_RING, &error);
     if (vm->console != NULL) {
-        agent_console_connect_async(vm->console, AGENT_VM_QMP_CONNECT_MS,
-                                    NULL, agent_vm_on_recovered_console,
+        agent_console_connect_async(vm->console, AGENT_VM_QMP_CONNECT_MS, NULL,
+                                    agent_vm_on_recovered_console,
                                     agent_vm_ref(vm));
     } else {
         g_warning("VM %s: console log: %s", vm->spec->name, error->message);
@@ -720,8 +704,8 @@ void agent_vm_recover_all_async(Agent *agent, GCancellable *cancellable,
 {
     GTask *task = g_task_new(NULL, cancellable, callback, user_data);
     AgentVmRecover *rec = g_new0(AgentVmRecover, 1);
-    g_autofree char *base = g_build_filename(agent->config->state_dir, "vms",
-                                             NULL);
+    g_autofree char *base =
+        g_build_filename(agent->config->state_dir, "vms", NULL);
     g_autoptr(GDir) dir = g_dir_open(base, 0, NULL);
     const char *name;
 
@@ -729,8 +713,7 @@ void agent_vm_recover_all_async(Agent *agent, GCancellable *cancellable,
     /* one for this loop, so that synchronous completions cannot end it */
     rec->pending = 1;
     while (dir && (name = g_dir_read_name(dir)) != NULL) {
-        g_autofree char *path = g_build_filename(base, name, "vm.json",
-                                                 NULL);
+        g_autofree char *path = g_build_filename(base, name, "vm.json", NULL);
 
         if (g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
             agent_vm_recover_one(agent, path, task);
@@ -853,8 +836,7 @@ void agent_vm_kill_async(AgentVm *vm, const char *reason,
     agent_vm_kill_after(vm, reason);
 }
 
-gboolean agent_vm_kill_finish(AgentVm *vm, GAsyncResult *result,
-                              GError **error)
+gboolean agent_vm_kill_finish(AgentVm *vm, GAsyncResult *result, GError **error)
 {
     return g_task_propagate_boolean(G_TASK(result), error);
 }
@@ -877,8 +859,8 @@ static void agent_vm_on_qmp_done(GObject *source, GAsyncResult *result,
 {
     g_autoptr(GTask) task = user_data;
     GError *error = NULL;
-    JsonNode *node = qmp_client_execute_finish(QMP_CLIENT(source), result,
-                                               &error);
+    JsonNode *node =
+        qmp_client_execute_finish(QMP_CLIENT(source), result, &error);
 
     if (node == NULL) {
         g_task_return_error(task, error);
@@ -887,9 +869,9 @@ static void agent_vm_on_qmp_done(GObject *source, GAsyncResult *result,
     g_task_return_pointer(task, node, (GDestroyNotify)json_node_unref);
 }
 
-void agent_vm_qmp_async(AgentVm *vm, const char *command,
-                        JsonObject *arguments, guint timeout_ms,
-                        GAsyncReadyCallback callback, gpointer user_data)
+void agent_vm_qmp_async(AgentVm *vm, const char *command, JsonObject *arguments,
+                        guint timeout_ms, GAsyncReadyCallback callback,
+                        gpointer user_data)
 {
     GTask *task = g_task_new(NULL, NULL, callback, user_data);
 
@@ -905,8 +887,7 @@ void agent_vm_qmp_async(AgentVm *vm, const char *command,
                              agent_vm_on_qmp_done, task);
 }
 
-JsonNode *agent_vm_qmp_finish(AgentVm *vm, GAsyncResult *result,
-                              GError **error)
+JsonNode *agent_vm_qmp_finish(AgentVm *vm, GAsyncResult *result, GError **error)
 {
     return g_task_propagate_pointer(G_TASK(result), error);
 }
@@ -919,8 +900,7 @@ JsonObject *agent_vm_to_json(AgentVm *vm, gboolean with_spec)
 
     json_object_set_string_member(obj, "id", vm->spec->id);
     json_object_set_string_member(obj, "name", vm->spec->name);
-    json_object_set_string_member(obj, "state",
-                                  agent_vm_state_name(vm->state));
+    json_object_set_string_member(obj, "state", agent_vm_state_name(vm->state));
     json_object_set_int_member(obj, "memory_mib", vm->spec->memory_mib);
     json_object_set_int_member(obj, "vcpus", vm->spec->vcpus);
     json_object_set_int_member(obj, "pid", vm->pid);

@@ -99,14 +99,13 @@ gboolean agent_vm_kill_finish(AgentVm *vm, GAsyncResult *result,
  * as state_dir/vms/ID.console.log for the record). */
 void agent_vm_remove(AgentVm *vm);
 
-void agent_vm_set_state(AgentVm *vm, AgentVmState state,
-                        const char *reason);
+void agent_vm_set_state(AgentVm *vm, AgentVmState state, const char *reason);
 gboolean agent_vm_save(AgentVm *vm, GError **error);
 
 /* Run a QMP command on the VM's QEMU; DRV_ERROR_CONFLICT when not attached. */
-void agent_vm_qmp_async(AgentVm *vm, const char *command,
-                        JsonObject *arguments, guint timeout_ms,
-                        GAsyncReadyCallback callback, gpointer user_data);
+void agent_vm_qmp_async(AgentVm *vm, const char *command, JsonObject *arguments,
+                        guint timeout_ms, GAsyncReadyCallback callback,
+                        gpointer user_data);
 JsonNode *agent_vm_qmp_finish(AgentVm *vm, GAsyncResult *result,
                               GError **error);
 

@@ -21,8 +21,7 @@ gboolean drv_mkdir_p(const char *path, int mode, GError **error)
         int saved = errno;
 
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-                    "cannot create directory %s: %s", path,
-                    g_strerror(saved));
+                    "cannot create directory %s: %s", path, g_strerror(saved));
         return FALSE;
     }
     return TRUE;

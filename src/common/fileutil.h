@@ -29,9 +29,10 @@ gboolean drv_mkdir_p(const char *path, int mode, GError **error);
 
 /*
  * Resolve @relative under @base lexically and check it stays inside:
- * absolute paths, ".." that climbs out, empty components and NUL are
- * refused.  Returns the joined path.  Symbolic links are not followed; a
- * storage domain is administered, its contents are not the tenant's.
+ * absolute paths, ".." that climbs out and a path naming @base itself are
+ * refused; empty and "." components are ignored.  Returns the joined path.
+ * Symbolic links are not followed; a storage domain is administered, its
+ * contents are not the tenant's.
  */
 char *drv_path_join_within(const char *base, const char *relative,
                            GError **error);

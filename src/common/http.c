@@ -148,17 +148,15 @@ static void drv_http_on_got_chunk(SoupServerMessage *msg, GBytes *chunk,
 }
 
 static void drv_http_set_error_response(SoupServerMessage *msg,
-                                        DrvErrorCode code,
-                                        const char *message)
+                                        DrvErrorCode code, const char *message)
 {
     g_autoptr(GError) error = g_error_new_literal(DRV_ERROR, code, message);
     g_autoptr(JsonNode) node = drv_http_error_body(error);
     char *data = drv_json_to_string(node, FALSE);
 
-    soup_server_message_set_status(msg, drv_error_code_http_status(code),
-                                   NULL);
-    soup_server_message_set_response(msg, "application/json",
-                                     SOUP_MEMORY_TAKE, data, strlen(data));
+    soup_server_message_set_status(msg, drv_error_code_http_status(code), NULL);
+    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE,
+                                     data, strlen(data));
 }
 
 /*
@@ -179,8 +177,7 @@ static void drv_http_early_handler(SoupServer *server, SoupServerMessage *msg,
         soup_message_headers_get_content_length(headers) >
             (goffset)router->max_body) {
         g_autofree char *message = g_strdup_printf(
-            "request body exceeds %" G_GSIZE_FORMAT " bytes",
-            router->max_body);
+            "request body exceeds %" G_GSIZE_FORMAT " bytes", router->max_body);
 
         soup_message_headers_replace(
             soup_server_message_get_response_headers(msg), "Connection",
@@ -193,10 +190,9 @@ static void drv_http_early_handler(SoupServer *server, SoupServerMessage *msg,
     body->max = router->max_body;
     g_object_set_data_full(G_OBJECT(msg), DRV_HTTP_BODY_KEY, body,
                            drv_http_body_free);
-    soup_message_body_set_accumulate(
-        soup_server_message_get_request_body(msg), FALSE);
-    g_signal_connect(msg, "got-chunk", G_CALLBACK(drv_http_on_got_chunk),
-                     body);
+    soup_message_body_set_accumulate(soup_server_message_get_request_body(msg),
+                                     FALSE);
+    g_signal_connect(msg, "got-chunk", G_CALLBACK(drv_http_on_got_chunk), body);
 }
 
 static void drv_http_on_finished(SoupServerMessage *msg, gpointer user_data)
@@ -206,8 +202,7 @@ static void drv_http_on_finished(SoupServerMessage *msg, gpointer user_data)
     req->gone = TRUE;
 }
 
-static void drv_http_on_wrote_chunk(SoupServerMessage *msg,
-                                    gpointer user_data)
+static void drv_http_on_wrote_chunk(SoupServerMessage *msg, gpointer user_data)
 {
     DrvHttpRequest *req = user_data;
     gsize size = GPOINTER_TO_SIZE(g_queue_pop_head(&req->chunk_sizes));
@@ -223,22 +218,22 @@ static DrvHttpRequest *drv_http_request_new(SoupServerMessage *msg,
 
     req->ref = 1;
     req->msg = g_object_ref(msg);
-    req->params = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                        g_free);
+    req->params =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     req->query = query ? g_hash_table_ref(query) : NULL;
     req->body = g_object_get_data(G_OBJECT(msg), DRV_HTTP_BODY_KEY);
     if (G_IS_INET_SOCKET_ADDRESS(remote)) {
         GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS(remote);
-        g_autofree char *host = g_inet_address_to_string(
-            g_inet_socket_address_get_address(inet));
+        g_autofree char *host =
+            g_inet_address_to_string(g_inet_socket_address_get_address(inet));
 
         req->peer = g_strdup_printf("%s:%u", host,
                                     g_inet_socket_address_get_port(inet));
     } else {
         req->peer = g_strdup("local");
     }
-    req->finished_id = g_signal_connect(
-        msg, "finished", G_CALLBACK(drv_http_on_finished), req);
+    req->finished_id = g_signal_connect(msg, "finished",
+                                        G_CALLBACK(drv_http_on_finished), req);
     req->disconnected_id = g_signal_connect(
         msg, "disconnected", G_CALLBACK(drv_http_on_finished), req);
     return req;
@@ -315,8 +310,8 @@ static void drv_http_dispatch(SoupServer *server, SoupServerMessage *msg,
         g_autofree char *message = NULL;
 
         if (path_known) {
-            message = g_strdup_printf("method %s not allowed on %s", method,
-                                      path);
+            message =
+                g_strdup_printf("method %s not allowed on %s", method, path);
             drv_http_reply_error_literal(req, DRV_ERROR_INVALID, message);
             soup_server_message_set_status(msg, 405, NULL);
         } else {
@@ -327,8 +322,7 @@ static void drv_http_dispatch(SoupServer *server, SoupServerMessage *msg,
     }
     if (req->body && req->body->too_large) {
         g_autofree char *message = g_strdup_printf(
-            "request body exceeds %" G_GSIZE_FORMAT " bytes",
-            router->max_body);
+            "request body exceeds %" G_GSIZE_FORMAT " bytes", router->max_body);
 
         drv_http_reply_error_literal(req, DRV_ERROR_TOO_LARGE, message);
         return;
@@ -349,8 +343,8 @@ static void drv_http_dispatch(SoupServer *server, SoupServerMessage *msg,
 
 void drv_http_router_attach(DrvHttpRouter *router, SoupServer *server)
 {
-    soup_server_add_early_handler(server, NULL, drv_http_early_handler,
-                                  router, NULL);
+    soup_server_add_early_handler(server, NULL, drv_http_early_handler, router,
+                                  NULL);
     soup_server_add_handler(server, NULL, drv_http_dispatch, router, NULL);
 }
 
@@ -482,8 +476,7 @@ void drv_http_reply_json(DrvHttpRequest *req, guint status, JsonNode *node)
         char *data = drv_json_to_string(owned, FALSE);
 
         soup_server_message_set_response(req->msg, "application/json",
-                                         SOUP_MEMORY_TAKE, data,
-                                         strlen(data));
+                                         SOUP_MEMORY_TAKE, data, strlen(data));
     }
     drv_http_release(req);
 }
@@ -523,8 +516,7 @@ void drv_http_reply_error(DrvHttpRequest *req, const GError *error)
 void drv_http_reply_error_literal(DrvHttpRequest *req, int drv_code,
                                   const char *message)
 {
-    g_autoptr(GError) error = g_error_new_literal(DRV_ERROR, drv_code,
-                                                  message);
+    g_autoptr(GError) error = g_error_new_literal(DRV_ERROR, drv_code, message);
 
     drv_http_reply_error(req, error);
 }
@@ -554,8 +546,7 @@ void drv_http_stream_begin(DrvHttpRequest *req, gsize max_backlog)
     req->max_backlog = max_backlog;
     soup_server_message_set_status(req->msg, 200, NULL);
     soup_message_headers_set_encoding(headers, SOUP_ENCODING_CHUNKED);
-    soup_message_headers_set_content_type(headers, "text/event-stream",
-                                          NULL);
+    soup_message_headers_set_content_type(headers, "text/event-stream", NULL);
     soup_message_headers_replace(headers, "Cache-Control", "no-cache");
     soup_message_body_set_accumulate(
         soup_server_message_get_response_body(req->msg), FALSE);
@@ -656,9 +647,9 @@ SoupSession *drv_http_session_new(void)
      * Event streams hold a connection each; the default of two per host
      * would starve ordinary calls behind them.
      */
-    return soup_session_new_with_options("max-conns-per-host", 16,
-                                         "max-conns", 64, "idle-timeout", 60,
-                                         "user-agent", "drover", NULL);
+    return soup_session_new_with_options("max-conns-per-host", 16, "max-conns",
+                                         64, "idle-timeout", 60, "user-agent",
+                                         "drover", NULL);
 }
 
 static gboolean drv_http_call_on_timeout(gpointer user_data)
@@ -721,8 +712,7 @@ static void drv_http_call_complete(GTask *task)
         JsonObject *err = NULL;
 
         if (node != NULL && JSON_NODE_HOLDS_OBJECT(node)) {
-            err = drv_json_object_or_null(json_node_get_object(node),
-                                          "error");
+            err = drv_json_object_or_null(json_node_get_object(node), "error");
         }
         if (err != NULL && drv_json_string_or(err, "message", NULL)) {
             const char *code = drv_json_string_or(err, "code", "");
@@ -781,8 +771,8 @@ static void drv_http_call_on_sent(GObject *source, GAsyncResult *result,
     DrvHttpCall *call = g_task_get_task_data(task);
     GError *error = NULL;
 
-    call->stream = soup_session_send_finish(SOUP_SESSION(source), result,
-                                            &error);
+    call->stream =
+        soup_session_send_finish(SOUP_SESSION(source), result, &error);
     if (call->stream == NULL) {
         drv_http_call_fail(task, error);
         return;
@@ -819,8 +809,8 @@ void drv_http_call_async(SoupSession *session, const char *method,
         char *text = drv_json_object_to_string(body, FALSE);
         g_autoptr(GBytes) bytes = g_bytes_new_take(text, strlen(text));
 
-        soup_message_set_request_body_from_bytes(call->msg,
-                                                 "application/json", bytes);
+        soup_message_set_request_body_from_bytes(call->msg, "application/json",
+                                                 bytes);
     }
     if (cancellable != NULL) {
         call->caller_cancellable = g_object_ref(cancellable);

@@ -26,8 +26,7 @@ JsonNode *drv_json_parse(const char *data, gssize len, GError **error)
     return json_parser_steal_root(parser);
 }
 
-JsonObject *drv_json_parse_object(const char *data, gssize len,
-                                  GError **error)
+JsonObject *drv_json_parse_object(const char *data, gssize len, GError **error)
 {
     g_autoptr(JsonNode) root = drv_json_parse(data, len, error);
 
@@ -53,8 +52,7 @@ char *drv_json_to_string(JsonNode *node, gboolean pretty)
 
 char *drv_json_object_to_string(JsonObject *object, gboolean pretty)
 {
-    g_autoptr(JsonNode) node = json_node_init_object(
-        json_node_alloc(), object);
+    g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), object);
 
     return drv_json_to_string(node, pretty);
 }
@@ -95,8 +93,8 @@ static JsonNode *drv_json_member(JsonObject *obj, const char *what,
 
     *failed = FALSE;
     if (node == NULL && required) {
-        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
-                    "%s: '%s' is required", what, member);
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID, "%s: '%s' is required",
+                    what, member);
         *failed = TRUE;
     }
     return node;
@@ -117,8 +115,8 @@ gboolean drv_json_get_string(JsonObject *obj, const char *what,
                              const char **out, GError **error)
 {
     gboolean failed;
-    JsonNode *node = drv_json_member(obj, what, member, required, &failed,
-                                     error);
+    JsonNode *node =
+        drv_json_member(obj, what, member, required, &failed, error);
 
     if (node == NULL) {
         return !failed;
@@ -131,13 +129,13 @@ gboolean drv_json_get_string(JsonObject *obj, const char *what,
     return TRUE;
 }
 
-gboolean drv_json_get_int(JsonObject *obj, const char *what,
-                          const char *member, gboolean required, gint64 min,
-                          gint64 max, gint64 *out, GError **error)
+gboolean drv_json_get_int(JsonObject *obj, const char *what, const char *member,
+                          gboolean required, gint64 min, gint64 max,
+                          gint64 *out, GError **error)
 {
     gboolean failed;
-    JsonNode *node = drv_json_member(obj, what, member, required, &failed,
-                                     error);
+    JsonNode *node =
+        drv_json_member(obj, what, member, required, &failed, error);
     gint64 value;
 
     if (node == NULL) {
@@ -154,8 +152,7 @@ gboolean drv_json_get_int(JsonObject *obj, const char *what,
         /* 128.0 is an integer; 1.5 and 1e300 are not */
         if (d != (double)(gint64)d || d > (double)G_MAXINT64 ||
             d < (double)G_MININT64) {
-            return drv_json_type_error(node, what, member, "an integer",
-                                       error);
+            return drv_json_type_error(node, what, member, "an integer", error);
         }
         value = (gint64)d;
     } else {
@@ -173,20 +170,19 @@ gboolean drv_json_get_int(JsonObject *obj, const char *what,
 }
 
 gboolean drv_json_get_bool(JsonObject *obj, const char *what,
-                           const char *member, gboolean required,
-                           gboolean *out, GError **error)
+                           const char *member, gboolean required, gboolean *out,
+                           GError **error)
 {
     gboolean failed;
-    JsonNode *node = drv_json_member(obj, what, member, required, &failed,
-                                     error);
+    JsonNode *node =
+        drv_json_member(obj, what, member, required, &failed, error);
 
     if (node == NULL) {
         return !failed;
     }
     if (!JSON_NODE_HOLDS_VALUE(node) ||
         json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
-        return drv_json_type_error(node, what, member, "true or false",
-                                   error);
+        return drv_json_type_error(node, what, member, "true or false", error);
     }
     *out = json_node_get_boolean(node);
     return TRUE;
@@ -197,8 +193,8 @@ gboolean drv_json_get_object(JsonObject *obj, const char *what,
                              JsonObject **out, GError **error)
 {
     gboolean failed;
-    JsonNode *node = drv_json_member(obj, what, member, required, &failed,
-                                     error);
+    JsonNode *node =
+        drv_json_member(obj, what, member, required, &failed, error);
 
     if (node == NULL) {
         return !failed;
@@ -215,8 +211,8 @@ gboolean drv_json_get_array(JsonObject *obj, const char *what,
                             JsonArray **out, GError **error)
 {
     gboolean failed;
-    JsonNode *node = drv_json_member(obj, what, member, required, &failed,
-                                     error);
+    JsonNode *node =
+        drv_json_member(obj, what, member, required, &failed, error);
 
     if (node == NULL) {
         return !failed;
@@ -277,8 +273,7 @@ gint64 drv_json_int_or(JsonObject *obj, const char *member, gint64 fallback)
     }
 }
 
-double drv_json_double_or(JsonObject *obj, const char *member,
-                          double fallback)
+double drv_json_double_or(JsonObject *obj, const char *member, double fallback)
 {
     JsonNode *node = obj ? json_object_get_member(obj, member) : NULL;
 

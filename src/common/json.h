@@ -10,8 +10,7 @@
 G_BEGIN_DECLS
 
 /* Parse @data as one JSON object; anything else is DRV_ERROR_INVALID. */
-JsonObject *drv_json_parse_object(const char *data, gssize len,
-                                  GError **error);
+JsonObject *drv_json_parse_object(const char *data, gssize len, GError **error);
 /* Parse @data as any JSON value. */
 JsonNode *drv_json_parse(const char *data, gssize len, GError **error);
 
@@ -26,12 +25,12 @@ char *drv_json_object_to_string(JsonObject *object, gboolean pretty);
 gboolean drv_json_get_string(JsonObject *obj, const char *what,
                              const char *member, gboolean required,
                              const char **out, GError **error);
-gboolean drv_json_get_int(JsonObject *obj, const char *what,
-                          const char *member, gboolean required, gint64 min,
-                          gint64 max, gint64 *out, GError **error);
+gboolean drv_json_get_int(JsonObject *obj, const char *what, const char *member,
+                          gboolean required, gint64 min, gint64 max,
+                          gint64 *out, GError **error);
 gboolean drv_json_get_bool(JsonObject *obj, const char *what,
-                           const char *member, gboolean required,
-                           gboolean *out, GError **error);
+                           const char *member, gboolean required, gboolean *out,
+                           GError **error);
 /* Object and array getters return borrowed pointers, NULL when absent. */
 gboolean drv_json_get_object(JsonObject *obj, const char *what,
                              const char *member, gboolean required,
@@ -47,8 +46,7 @@ gboolean drv_json_check_members(JsonObject *obj, const char *what,
 const char *drv_json_string_or(JsonObject *obj, const char *member,
                                const char *fallback);
 gint64 drv_json_int_or(JsonObject *obj, const char *member, gint64 fallback);
-double drv_json_double_or(JsonObject *obj, const char *member,
-                          double fallback);
+double drv_json_double_or(JsonObject *obj, const char *member, double fallback);
 gboolean drv_json_bool_or(JsonObject *obj, const char *member,
                           gboolean fallback);
 JsonObject *drv_json_object_or_null(JsonObject *obj, const char *member);

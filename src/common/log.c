@@ -26,8 +26,8 @@ static const char *drv_log_level_name(GLogLevelFlags level)
 }
 
 static GLogWriterOutput drv_log_writer(GLogLevelFlags level,
-                                       const GLogField *fields,
-                                       gsize n_fields, gpointer user_data)
+                                       const GLogField *fields, gsize n_fields,
+                                       gpointer user_data)
 {
     const char *message = NULL;
     const char *domain = NULL;
@@ -52,8 +52,8 @@ static GLogWriterOutput drv_log_writer(GLogLevelFlags level,
     }
     fprintf(stderr, "%s %s[%d] %s %s%s%s\n", stamp ? stamp : "-",
             drv_log_program ? drv_log_program : "drover", (int)getpid(),
-            drv_log_level_name(level), domain ? domain : "",
-            domain ? ": " : "", message ? message : "");
+            drv_log_level_name(level), domain ? domain : "", domain ? ": " : "",
+            message ? message : "");
     fflush(stderr);
     return G_LOG_WRITER_HANDLED;
 }

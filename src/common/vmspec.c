@@ -141,8 +141,8 @@ static DrvVmSpec *drv_vm_spec_alloc(void)
 }
 
 static gboolean drv_get_name(JsonObject *obj, const char *what,
-                             const char *member, gboolean required,
-                             char **out, GError **error)
+                             const char *member, gboolean required, char **out,
+                             GError **error)
 {
     const char *value = NULL;
 
@@ -190,8 +190,8 @@ static gboolean drv_get_tristate(JsonObject *obj, const char *what,
     return FALSE;
 }
 
-static gboolean drv_parse_disk(JsonObject *obj, const char *what,
-                               gpointer item, GError **error)
+static gboolean drv_parse_disk(JsonObject *obj, const char *what, gpointer item,
+                               GError **error)
 {
     DrvDiskSpec *disk = item;
     static const char *const known[] = {"storage_domain", "path", "format",
@@ -202,8 +202,8 @@ static gboolean drv_parse_disk(JsonObject *obj, const char *what,
     int idx;
 
     if (!drv_json_check_members(obj, what, known, error) ||
-        !drv_get_name(obj, what, "storage_domain", TRUE,
-                      &disk->storage_domain, error) ||
+        !drv_get_name(obj, what, "storage_domain", TRUE, &disk->storage_domain,
+                      error) ||
         !drv_json_get_string(obj, what, "path", TRUE, &path, error) ||
         !drv_json_get_string(obj, what, "format", FALSE, &format, error)) {
         return FALSE;
@@ -222,8 +222,7 @@ static gboolean drv_parse_disk(JsonObject *obj, const char *what,
         return FALSE;
     }
     disk->path = g_strdup(path);
-    idx = drv_lookup(drv_format_names, G_N_ELEMENTS(drv_format_names),
-                     format);
+    idx = drv_lookup(drv_format_names, G_N_ELEMENTS(drv_format_names), format);
     if (idx < 0) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
                     "%s: 'format' must be raw or qcow2, not '%s'", what,
@@ -236,14 +235,13 @@ static gboolean drv_parse_disk(JsonObject *obj, const char *what,
 
 static char *drv_random_mac(void)
 {
-    return g_strdup_printf("52:54:00:%02x:%02x:%02x",
-                           g_random_int_range(0, 256),
-                           g_random_int_range(0, 256),
-                           g_random_int_range(0, 256));
+    return g_strdup_printf(
+        "52:54:00:%02x:%02x:%02x", g_random_int_range(0, 256),
+        g_random_int_range(0, 256), g_random_int_range(0, 256));
 }
 
-static gboolean drv_parse_nic(JsonObject *obj, const char *what,
-                              gpointer item, GError **error)
+static gboolean drv_parse_nic(JsonObject *obj, const char *what, gpointer item,
+                              GError **error)
 {
     DrvNicSpec *nic = item;
     static const char *const known[] = {"network", "mac", NULL};
@@ -269,12 +267,10 @@ static gboolean drv_parse_nic(JsonObject *obj, const char *what,
     return TRUE;
 }
 
-static gboolean drv_parse_array(JsonObject *obj, const char *member,
-                                guint max, GPtrArray *out,
-                                gboolean (*parse)(JsonObject *, const char *,
-                                                  gpointer, GError **),
-                                gsize item_size, GDestroyNotify item_free,
-                                GError **error)
+static gboolean drv_parse_array(
+    JsonObject *obj, const char *member, guint max, GPtrArray *out,
+    gboolean (*parse)(JsonObject *, const char *, gpointer, GError **),
+    gsize item_size, GDestroyNotify item_free, GError **error)
 {
     JsonArray *array = NULL;
     guint n;
@@ -312,8 +308,8 @@ static gboolean drv_parse_migration(JsonObject *obj, DrvVmSpec *spec,
                                     GError **error)
 {
     static const char *const known[] = {
-        "mode",        "policy",    "auto_converge", "compression",
-        "post_copy",   "bandwidth_mbps", NULL};
+        "mode",           "policy", "auto_converge", "compression", "post_copy",
+        "bandwidth_mbps", NULL};
     JsonObject *mig = NULL;
     const char *mode = "manual_and_automatic";
     const char *policy = "inherit";
@@ -333,8 +329,8 @@ static gboolean drv_parse_migration(JsonObject *obj, DrvVmSpec *spec,
                              error) ||
         !drv_get_tristate(mig, "migration", "auto_converge",
                           &spec->auto_converge, error) ||
-        !drv_get_tristate(mig, "migration", "compression",
-                          &spec->compression, error) ||
+        !drv_get_tristate(mig, "migration", "compression", &spec->compression,
+                          error) ||
         !drv_get_tristate(mig, "migration", "post_copy", &spec->post_copy,
                           error)) {
         return FALSE;
@@ -405,16 +401,15 @@ static gboolean drv_parse_pinned(JsonObject *obj, DrvVmSpec *spec,
     return TRUE;
 }
 
-static gboolean drv_check_text(const char *text, const char *member,
-                               gsize max, GError **error)
+static gboolean drv_check_text(const char *text, const char *member, gsize max,
+                               GError **error)
 {
     if (text == NULL) {
         return TRUE;
     }
     if (strlen(text) > max) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
-                    "spec: '%s' is longer than %" G_GSIZE_FORMAT
-                    " characters",
+                    "spec: '%s' is longer than %" G_GSIZE_FORMAT " characters",
                     member, max);
         return FALSE;
     }
@@ -432,9 +427,9 @@ DrvVmSpec *drv_vm_spec_from_json(JsonObject *obj, gboolean generate_id,
                                  GError **error)
 {
     static const char *const known[] = {
-        "id",       "name",  "memory_mib",       "vcpus",
-        "cpu_model", "kernel", "append",          "disks",
-        "nics",     "migration", "priority",     "highly_available",
+        "id",           "name",      "memory_mib", "vcpus",
+        "cpu_model",    "kernel",    "append",     "disks",
+        "nics",         "migration", "priority",   "highly_available",
         "pinned_hosts", NULL};
     g_autoptr(DrvVmSpec) spec = drv_vm_spec_alloc();
     const char *id = NULL;
@@ -448,8 +443,8 @@ DrvVmSpec *drv_vm_spec_from_json(JsonObject *obj, gboolean generate_id,
         !drv_json_get_string(obj, "spec", "id", !generate_id, &id, error) ||
         !drv_get_name(obj, "spec", "name", TRUE, &spec->name, error) ||
         !drv_json_get_int(obj, "spec", "memory_mib", TRUE,
-                          DRV_VM_MEMORY_MIN_MIB, DRV_VM_MEMORY_MAX_MIB,
-                          &memory, error) ||
+                          DRV_VM_MEMORY_MIN_MIB, DRV_VM_MEMORY_MAX_MIB, &memory,
+                          error) ||
         !drv_json_get_int(obj, "spec", "vcpus", FALSE, 1, DRV_VM_VCPUS_MAX,
                           &vcpus, error) ||
         !drv_get_name(obj, "spec", "cpu_model", FALSE, &spec->cpu_model,
@@ -494,8 +489,8 @@ DrvVmSpec *drv_vm_spec_from_json(JsonObject *obj, gboolean generate_id,
                          drv_parse_disk, sizeof(DrvDiskSpec),
                          drv_disk_spec_free, error) ||
         !drv_parse_array(obj, "nics", DRV_VM_NICS_MAX, spec->nics,
-                         drv_parse_nic, sizeof(DrvNicSpec),
-                         drv_nic_spec_free, error) ||
+                         drv_parse_nic, sizeof(DrvNicSpec), drv_nic_spec_free,
+                         error) ||
         !drv_parse_migration(obj, spec, error) ||
         !drv_parse_pinned(obj, spec, error)) {
         return NULL;
@@ -537,8 +532,7 @@ static void drv_set_tristate(JsonObject *obj, const char *member,
     if (value == DRV_TRISTATE_INHERIT) {
         json_object_set_string_member(obj, member, "inherit");
     } else {
-        json_object_set_boolean_member(obj, member,
-                                       value == DRV_TRISTATE_TRUE);
+        json_object_set_boolean_member(obj, member, value == DRV_TRISTATE_TRUE);
     }
 }
 
@@ -582,16 +576,14 @@ JsonObject *drv_vm_spec_to_json(const DrvVmSpec *spec)
         json_array_add_object_element(nics, n);
     }
     json_object_set_array_member(obj, "nics", nics);
-    json_object_set_string_member(mig, "mode",
-                                  drv_migration_mode_name(
-                                      spec->migration_mode));
+    json_object_set_string_member(
+        mig, "mode", drv_migration_mode_name(spec->migration_mode));
     json_object_set_string_member(mig, "policy", spec->migration_policy);
     drv_set_tristate(mig, "auto_converge", spec->auto_converge);
     drv_set_tristate(mig, "compression", spec->compression);
     drv_set_tristate(mig, "post_copy", spec->post_copy);
     if (spec->bandwidth_mbps) {
-        json_object_set_int_member(mig, "bandwidth_mbps",
-                                   spec->bandwidth_mbps);
+        json_object_set_int_member(mig, "bandwidth_mbps", spec->bandwidth_mbps);
     } else {
         json_object_set_string_member(mig, "bandwidth_mbps", "inherit");
     }
