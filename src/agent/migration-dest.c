@@ -525,6 +525,7 @@ typedef struct {
     GTask *task;
     DrvVmSpec *spec;
     char *machine;
+    guint64 ram_kib;
 } AgentDestHooks;
 
 static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
@@ -545,7 +546,7 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
         agent_dest_prepare_fail(task, error);
         return;
     }
-    vm = agent_vm_new(agent, hooks->spec, hooks->machine);
+    vm = agent_vm_new(agent, hooks->spec, hooks->machine, hooks->ram_kib);
     g_free(hooks->machine);
     g_free(hooks);
     vm->migration = mig;
@@ -556,14 +557,16 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
 static gboolean agent_dest_check(Agent *agent, JsonObject *request,
                                  DrvVmSpec **spec_out, GError **error)
 {
-    static const char *const known[] = {"migration_id", "spec",      "machine",
-                                        "source",       "post_copy", NULL};
+    static const char *const known[] = {"migration_id", "spec", "machine",
+                                        "ram_kib", "source", "post_copy",
+                                        NULL};
     JsonObject *spec_obj = NULL;
     JsonObject *source = NULL;
     const char *id = NULL;
     const char *machine = NULL;
     const char *host_id = NULL;
     gboolean post_copy = FALSE;
+    gint64 ram_kib = 0;
     g_autoptr(DrvVmSpec) spec = NULL;
     AgentVm *existing;
 
@@ -579,7 +582,9 @@ static gboolean agent_dest_check(Agent *agent, JsonObject *request,
         !drv_json_get_string(source, "source", "host_id", TRUE, &host_id,
                              error) ||
         !drv_json_get_bool(request, "incoming", "post_copy", FALSE, &post_copy,
-                           error)) {
+                           error) ||
+        !drv_json_get_int(request, "incoming", "ram_kib", TRUE, 1, G_MAXINT64,
+                          &ram_kib, error)) {
         return FALSE;
     }
     if (!g_uuid_string_is_valid(id)) {
@@ -589,6 +594,14 @@ static gboolean agent_dest_check(Agent *agent, JsonObject *request,
     }
     spec = drv_vm_spec_from_json(spec_obj, FALSE, error);
     if (spec == NULL) {
+        return FALSE;
+    }
+    /* both ends must give the guest exactly the same RAM */
+    if (!agent_qemu_ram_kib_valid(spec->memory_mib, (guint64)ram_kib)) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "incoming: ram_kib %" G_GINT64_FORMAT
+                    " does not fit memory_mib %u",
+                    ram_kib, spec->memory_mib);
         return FALSE;
     }
     if (g_str_equal(host_id, agent->host_id)) {
@@ -677,6 +690,7 @@ void agent_migration_incoming_async(Agent *agent, JsonObject *request,
     hooks->task = task;
     hooks->spec = spec;
     hooks->machine = g_strdup(drv_json_string_or(request, "machine", NULL));
+    hooks->ram_kib = (guint64)drv_json_int_or(request, "ram_kib", 0);
     spec_text = drv_json_object_to_string(drv_vm_spec_to_json(spec), FALSE);
     env = agent_dest_hook_env(mig);
     agent_hooks_run_async(

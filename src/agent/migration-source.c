@@ -1014,6 +1014,7 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
     json_object_set_string_member(body, "migration_id", mig->id);
     json_object_set_object_member(body, "spec", drv_vm_spec_to_json(vm->spec));
     json_object_set_string_member(body, "machine", vm->machine);
+    json_object_set_int_member(body, "ram_kib", (gint64)vm->ram_kib);
     json_object_set_boolean_member(body, "post_copy", mig->params.post_copy);
     json_object_set_string_member(src, "host_id", agent->host_id);
     json_object_set_string_member(src, "name", agent->config->name);

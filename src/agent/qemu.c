@@ -45,6 +45,32 @@ gboolean agent_qemu_caps_has_machine(const AgentQemuCaps *caps,
            g_strv_contains((const char *const *)caps->machines, machine);
 }
 
+#define AGENT_QEMU_TCG_RAM_PAD_KIB 128
+
+/* "7.2.22" → 7; unparsable versions count as old, the safe side. */
+static guint agent_qemu_major(const char *version)
+{
+    return version ? (guint)g_ascii_strtoull(version, NULL, 10) : 0;
+}
+
+guint64 agent_qemu_ram_kib(const AgentQemuCaps *caps, guint memory_mib)
+{
+    guint64 kib = (guint64)memory_mib * 1024;
+
+    if (g_strcmp0(caps->accel, "tcg") == 0 &&
+        agent_qemu_major(caps->version) < 9) {
+        kib += AGENT_QEMU_TCG_RAM_PAD_KIB;
+    }
+    return kib;
+}
+
+gboolean agent_qemu_ram_kib_valid(guint memory_mib, guint64 ram_kib)
+{
+    guint64 kib = (guint64)memory_mib * 1024;
+
+    return ram_kib == kib || ram_kib == kib + AGENT_QEMU_TCG_RAM_PAD_KIB;
+}
+
 void agent_qemu_paths_free(AgentQemuPaths *paths)
 {
     if (paths == NULL) {
@@ -126,8 +152,8 @@ AgentQemuPaths *agent_qemu_paths_new(const AgentConfig *config,
 
 GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
                             const DrvVmSpec *spec, const char *machine,
-                            const AgentQemuPaths *paths, gboolean incoming,
-                            GError **error)
+                            guint64 ram_kib, const AgentQemuPaths *paths,
+                            gboolean incoming, GError **error)
 {
     g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
@@ -136,7 +162,8 @@ GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
         b, g_strdup_printf("guest=%s,debug-threads=on", spec->name));
     g_strv_builder_add_many(b, "-uuid", spec->id, "-machine", machine, "-accel",
                             accel, "-cpu", spec->cpu_model, "-m", NULL);
-    drv_strv_builder_take(b, g_strdup_printf("%uM", spec->memory_mib));
+    drv_strv_builder_take(b,
+                          g_strdup_printf("%" G_GUINT64_FORMAT "K", ram_kib));
     g_strv_builder_add(b, "-smp");
     drv_strv_builder_take(b, g_strdup_printf("%u", spec->vcpus));
     g_strv_builder_add_many(b, "-nodefaults", "-no-user-config", "-display",

@@ -34,6 +34,18 @@ gboolean agent_qemu_caps_has_cpu_model(const AgentQemuCaps *caps,
 gboolean agent_qemu_caps_has_machine(const AgentQemuCaps *caps,
                                      const char *machine);
 
+/*
+ * Guest RAM in KiB for a VM of @memory_mib.  QEMU before 9.0 under TCG
+ * loses guest writes during migration when RAM is a multiple of 256 KiB:
+ * its fast dirty-bitmap sync does not re-arm TCG's dirty tracking (fixed
+ * upstream by "system/physmem: Fix migration dirty bitmap coherency with
+ * TCG memory access").  An extra 128 KiB sends QEMU down its correct path.
+ * The figure is decided once, when the VM starts, and travels with it.
+ */
+guint64 agent_qemu_ram_kib(const AgentQemuCaps *caps, guint memory_mib);
+/* Whether @ram_kib is a size agent_qemu_ram_kib() may give @memory_mib. */
+gboolean agent_qemu_ram_kib_valid(guint memory_mib, guint64 ram_kib);
+
 /* The paths of one QEMU instance's files. */
 typedef struct {
     char *qmp_socket;
@@ -63,8 +75,8 @@ AgentQemuPaths *agent_qemu_paths_new(const AgentConfig *config,
  */
 GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
                             const DrvVmSpec *spec, const char *machine,
-                            const AgentQemuPaths *paths, gboolean incoming,
-                            GError **error);
+                            guint64 ram_kib, const AgentQemuPaths *paths,
+                            gboolean incoming, GError **error);
 
 /*
  * Run @argv (which must contain -daemonize and -pidfile @pidfile) and wait

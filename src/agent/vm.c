@@ -36,10 +36,13 @@ static gboolean agent_vm_state_from_name(const char *name, AgentVmState *out)
     return FALSE;
 }
 
-AgentVm *agent_vm_new(Agent *agent, DrvVmSpec *spec, const char *machine)
+AgentVm *agent_vm_new(Agent *agent, DrvVmSpec *spec, const char *machine,
+                      guint64 ram_kib)
 {
     AgentVm *vm = g_new0(AgentVm, 1);
 
+    vm->ram_kib =
+        ram_kib ? ram_kib : agent_qemu_ram_kib(agent->caps, spec->memory_mib);
     vm->ref = 1;
     vm->agent = agent;
     vm->spec = spec;
@@ -486,7 +489,8 @@ void agent_vm_start_async(AgentVm *vm, gboolean incoming,
         return;
     }
     argv = agent_qemu_build_argv(agent->config, agent->caps->accel, vm->spec,
-                                 vm->machine, vm->paths, incoming, &error);
+                                 vm->machine, vm->ram_kib, vm->paths, incoming,
+                                 &error);
     if (argv == NULL) {
         agent_vm_start_fail(task, error);
         return;
@@ -633,7 +637,8 @@ static AgentVm *agent_vm_load(Agent *agent, const char *path, GError **error)
     }
     vm = agent_vm_new(
         agent, spec,
-        drv_json_string_or(obj, "machine", agent->caps->default_machine));
+        drv_json_string_or(obj, "machine", agent->caps->default_machine),
+        (guint64)drv_json_int_or(obj, "ram_kib", 0));
     agent_vm_state_from_name(drv_json_string_or(obj, "state", "down"),
                              &vm->state);
     vm->pid = (GPid)drv_json_int_or(obj, "pid", 0);
@@ -905,6 +910,7 @@ JsonObject *agent_vm_to_json(AgentVm *vm, gboolean with_spec)
     json_object_set_int_member(obj, "vcpus", vm->spec->vcpus);
     json_object_set_int_member(obj, "pid", vm->pid);
     json_object_set_string_member(obj, "machine", vm->machine);
+    json_object_set_int_member(obj, "ram_kib", (gint64)vm->ram_kib);
     json_object_set_boolean_member(obj, "monitor_connected",
                                    vm->qmp != NULL &&
                                        !qmp_client_is_closed(vm->qmp));

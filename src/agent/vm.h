@@ -38,6 +38,7 @@ struct _AgentVm {
     AgentVmState state;
     char *dir;
     char *machine;
+    guint64 ram_kib; /* what QEMU gets: see agent_qemu_ram_kib() */
     AgentQemuPaths *paths;
     GPid pid;
     guint exit_watch;
@@ -58,7 +59,9 @@ struct _AgentVm {
 
 const char *agent_vm_state_name(AgentVmState state);
 
-AgentVm *agent_vm_new(Agent *agent, DrvVmSpec *spec, const char *machine);
+/* @ram_kib: 0 to decide it for this host (a new VM). */
+AgentVm *agent_vm_new(Agent *agent, DrvVmSpec *spec, const char *machine,
+                      guint64 ram_kib);
 AgentVm *agent_vm_ref(AgentVm *vm);
 void agent_vm_unref(AgentVm *vm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(AgentVm, agent_vm_unref)

@@ -253,14 +253,15 @@ def test_start_line_knobs_and_heartbeats(boot):
     beats = heartbeats(g)
     seqs = [s for s, _ in beats]
     assert seqs == list(range(1, len(seqs) + 1)), seqs
-    for (s0, t0), (s1, t1) in zip(beats, beats[1:]):
+    for (_, t0), (_, t1) in zip(beats, beats[1:]):
         assert abs((t1 - t0) - 50) <= 5, beats
     assert all(abs(t - 50 * s) <= 10 for s, t in beats), beats
-    # 10 MiB/s is 2560 pages per guest second; checks run every 400 ms.
+    # 10 MiB/s is 2560 pages per guest second, so the second check (at
+    # t=800) has seen about 2048.
     oks = g.all(OK_RE)
     assert [int(x["n"]) for x in oks] == list(range(1, len(oks) + 1))
     dirtied = int(oks[1]["dirtied"])
-    assert 2560 * 0.6 <= dirtied <= 2560 * 1.2, oks[1].group(0)
+    assert 2048 * 0.9 <= dirtied <= 2048 * 1.1, oks[1].group(0)
     assert_no_corruption(g)
 
 
