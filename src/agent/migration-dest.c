@@ -557,9 +557,9 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
 static gboolean agent_dest_check(Agent *agent, JsonObject *request,
                                  DrvVmSpec **spec_out, GError **error)
 {
-    static const char *const known[] = {"migration_id", "spec", "machine",
-                                        "ram_kib", "source", "post_copy",
-                                        NULL};
+    static const char *const known[] = {
+        "migration_id", "spec",      "machine", "ram_kib",
+        "source",       "post_copy", NULL};
     JsonObject *spec_obj = NULL;
     JsonObject *source = NULL;
     const char *id = NULL;
