@@ -143,8 +143,7 @@ void agent_migration_progress_update(AgentMigrationProgress *progress,
     progress->elapsed_ms =
         drv_json_int_or(info, "total-time", progress->elapsed_ms);
     if (xbzrle != NULL) {
-        progress->xbzrle_cache_hits =
-            (guint64)drv_json_int_or(xbzrle, "cache-hit", 0);
+        progress->xbzrle_pages = (guint64)drv_json_int_or(xbzrle, "pages", 0);
     }
 }
 
@@ -172,6 +171,8 @@ void agent_migration_progress_to_json(const AgentMigrationProgress *progress,
     json_object_set_int_member(out, "expected_downtime_ms",
                                progress->expected_downtime_ms);
     json_object_set_int_member(out, "elapsed_ms", progress->elapsed_ms);
+    json_object_set_int_member(out, "xbzrle_pages",
+                               (gint64)progress->xbzrle_pages);
 }
 
 struct _AgentConvergence {

@@ -48,10 +48,12 @@ typedef struct {
     guint max_throttle_percent;
     gint64 expected_downtime_ms;
     gint64 elapsed_ms;
-    guint64 xbzrle_cache_hits;
+    guint64 xbzrle_pages;
 } AgentMigrationProgress;
 
 void agent_migration_progress_clear(AgentMigrationProgress *progress);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(AgentMigrationProgress,
+                                 agent_migration_progress_clear)
 /* Fold a query-migrate answer into @progress. */
 void agent_migration_progress_update(AgentMigrationProgress *progress,
                                      JsonObject *info);

@@ -357,6 +357,37 @@ static void agent_dest_prepare_fail(GTask *task, GError *error)
     g_object_unref(task);
 }
 
+/*
+ * The head of every prepare step.  The step failing, the incoming VM gone,
+ * or the source having aborted meanwhile (its abort can overtake a slow
+ * prepare) all end the prepare and drop what it built.  @vm NULL with @ok
+ * means the step has no VM yet.
+ */
+static gboolean agent_dest_step_ok(GTask *task, AgentVm *vm, gboolean ok,
+                                   GError *error)
+{
+    AgentDestPrepare *prep = g_task_get_task_data(task);
+    AgentMigration *mig = prep->mig;
+    gboolean aborted = mig->phase == AGENT_MIGRATION_ENDED;
+
+    if (ok && !aborted && (vm != NULL || agent_dest_vm(mig) == NULL)) {
+        return TRUE;
+    }
+    if (error == NULL && aborted) {
+        error = g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                            "incoming migration %s was aborted during "
+                            "prepare: %s",
+                            mig->id,
+                            mig->error_message ? mig->error_message
+                                               : "no reason given");
+    } else if (error == NULL) {
+        error = g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
+                            "the incoming VM vanished during prepare");
+    }
+    agent_dest_prepare_fail(task, error);
+    return FALSE;
+}
+
 static gboolean agent_dest_on_idle_timeout(gpointer user_data)
 {
     AgentMigration *mig = user_data;
@@ -389,12 +420,7 @@ static void agent_dest_on_port(GObject *source, GAsyncResult *result,
     JsonNode *port_node;
     gint64 port = 0;
 
-    if (node == NULL) {
-        agent_dest_prepare_fail(task, error ? error
-                                            : g_error_new(DRV_ERROR,
-                                                          DRV_ERROR_MIGRATION,
-                                                          "incoming VM "
-                                                          "vanished"));
+    if (!agent_dest_step_ok(task, vm, node != NULL, error)) {
         return;
     }
     addrs =
@@ -445,12 +471,7 @@ static void agent_dest_on_listening(GObject *source, GAsyncResult *result,
     g_autoptr(JsonNode) node =
         vm ? agent_vm_qmp_finish(vm, result, &error) : NULL;
 
-    if (node == NULL) {
-        agent_dest_prepare_fail(task, error ? error
-                                            : g_error_new(DRV_ERROR,
-                                                          DRV_ERROR_MIGRATION,
-                                                          "incoming VM "
-                                                          "vanished"));
+    if (!agent_dest_step_ok(task, vm, node != NULL, error)) {
         return;
     }
     agent_vm_qmp_async(vm, "query-migrate", NULL, 0, agent_dest_on_port, task);
@@ -470,12 +491,7 @@ static void agent_dest_on_capabilities(GObject *source, GAsyncResult *result,
     g_autofree char *uri = NULL;
     const char *addr = mig->agent->config->migration_address;
 
-    if (node == NULL) {
-        agent_dest_prepare_fail(task, error ? error
-                                            : g_error_new(DRV_ERROR,
-                                                          DRV_ERROR_MIGRATION,
-                                                          "incoming VM "
-                                                          "vanished"));
+    if (!agent_dest_step_ok(task, vm, node != NULL, error)) {
         return;
     }
     /* port 0: the kernel picks a free one, query-migrate tells which */
@@ -497,14 +513,10 @@ static void agent_dest_on_started(GObject *source, GAsyncResult *result,
     g_autoptr(JsonObject) args = json_object_new();
     JsonArray *caps = json_array_new();
     JsonObject *cap;
+    gboolean started = vm != NULL && agent_vm_start_finish(vm, result, &error);
 
-    if (vm == NULL || !agent_vm_start_finish(vm, result, &error)) {
+    if (!agent_dest_step_ok(task, vm, started, error)) {
         json_array_unref(caps);
-        agent_dest_prepare_fail(task, error ? error
-                                            : g_error_new(DRV_ERROR,
-                                                          DRV_ERROR_MIGRATION,
-                                                          "incoming VM "
-                                                          "vanished"));
         return;
     }
     cap = json_object_new();
@@ -539,11 +551,14 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
     GError *error = NULL;
     AgentVm *vm;
 
-    if (!agent_hooks_run_finish(result, &error)) {
+    if (!agent_hooks_run_finish(result, &error) ||
+        !agent_dest_step_ok(task, NULL, TRUE, NULL)) {
         drv_vm_spec_free(hooks->spec);
         g_free(hooks->machine);
         g_free(hooks);
-        agent_dest_prepare_fail(task, error);
+        if (error != NULL) {
+            agent_dest_prepare_fail(task, error);
+        }
         return;
     }
     vm = agent_vm_new(agent, hooks->spec, hooks->machine, hooks->ram_kib);

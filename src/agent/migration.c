@@ -207,6 +207,8 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
         json_object_set_int_member(result, "max_throttle_percent",
                                    mig->progress.max_throttle_percent);
         json_object_set_boolean_member(result, "postcopy", mig->postcopy_used);
+        json_object_set_int_member(result, "xbzrle_pages",
+                                   (gint64)mig->progress.xbzrle_pages);
         json_object_set_string_member(result, "policy",
                                       mig->params.policy ? mig->params.policy
                                                          : "manual");

@@ -240,3 +240,16 @@ def test_vm_with_qcow2_disk_migrates(two_hosts, cluster):
                           capture_output=True, text=True)
     assert read.returncode == 0 and "Pattern verification failed" \
         not in read.stdout, read.stdout
+
+
+def test_compressed_migration(two_hosts):
+    h1, h2 = two_hosts
+    # pages rewritten pass after pass: what XBZRLE sends as deltas
+    spec = start_vm(h1, "xb1", "wss=16 rate=60 hb=50")
+    vm_id = spec["id"]
+    done = migrate_ok(h1, h2, vm_id, compression=True, bandwidth_mbps=400)
+    assert done["parameters"]["compression"] is True
+    assert done["result"]["passes"] >= 2
+    assert done["result"]["xbzrle_pages"] > 0
+    assert_runs_only_on(vm_id, h2, h1)
+    assert_guest_healthy(h2, vm_id, checks=1)

@@ -279,3 +279,72 @@ def test_hooks_run_and_a_failing_hook_aborts(two_hosts, cluster):
     assert status == 409 and out["error"]["code"] == "hook_failed", out
     assert "no room in rack 4" in out["error"]["message"]
     assert_only_on_source(vm_id, h2, h1)
+
+
+def test_cancel_during_prepare(two_hosts):
+    import threading
+    h1, h2 = two_hosts
+    # a slow destination hook keeps the migration in prepare
+    write_hook(h2, "before_vm_migrate_destination", "10-slow", "sleep 3")
+    vm_id = start_vm(h1, "early1")
+    answer = {}
+
+    def migrate():
+        answer["status"], answer["body"] = h1.migrate(vm_id, h2)
+    t = threading.Thread(target=migrate)
+    t.start()
+    wait_until(lambda: h1.vm(vm_id)["migration"], 10, what="prepare")
+    mig_id = h1.vm(vm_id)["migration"]["id"]
+    assert h1.vm(vm_id)["migration"]["phase"] == "prepare"
+    # cancel once the destination is busy preparing: the abort then
+    # overtakes its prepare
+    wait_until(lambda: h2.get("/v1/migrations/" + mig_id)[0] == 200, 10,
+               what="the destination to start preparing")
+    status, out = h1.post("/v1/vms/%s/cancelmigration" % vm_id)
+    assert status == 202, out
+    t.join(30)
+    assert answer["status"] == 409
+    assert answer["body"]["error"]["code"] == "cancelled"
+    assert h1.migration(mig_id)["status"] == "cancelled"
+    # the destination finishes its hook, sees the abort, builds nothing
+    wait_until(lambda: h2.migration(mig_id)["phase"] == "ended", 10,
+               what="destination to end the migration")
+    time.sleep(4)
+    assert h2.vms() == []
+    assert_only_on_source(vm_id, h1, h2)
+    assert_beating(h1, vm_id)
+
+
+def test_incoming_limit_gives_busy(cluster):
+    h1 = cluster.agent(1)
+    h2 = cluster.agent(2, extra={"max_incoming_migrations": 1})
+    a = start_vm(h1, "in1", NON_CONVERGING)
+    b = start_vm(h1, "in2")
+    status, mig = h1.migrate(a, h2, **SLOW)
+    assert status == 202
+    status, out = h1.migrate(b, h2)
+    assert status == 409 and out["error"]["code"] == "busy", out
+    assert "host2" in out["error"]["message"]
+    assert_only_on_source(b, h1, h2)
+    h1.post("/v1/vms/%s/cancelmigration" % a)
+    assert h1.wait_migration(mig["id"])["status"] == "cancelled"
+
+
+def test_destination_agent_restarted_during_migration(two_hosts):
+    h1, h2 = two_hosts
+    vm_id = start_vm(h1, "dst1", NON_CONVERGING)
+    status, mig = h1.migrate(vm_id, h2, **SLOW)
+    assert status == 202
+    wait_migrating(h1, mig["id"], min_percent=5)
+    h2.kill(signal.SIGKILL)
+    h2.start()
+    # the restarted destination drops the half-received VM; the source
+    # sees its stream end and keeps the VM
+    done = h1.wait_migration(mig["id"], timeout=60)
+    assert done["status"] == "failed", done
+    wait_until(lambda: len(qemu_pids(vm_id)) == 1, 30,
+               what="the incoming QEMU to go")
+    assert_only_on_source(vm_id, h1, h2)
+    assert h2.migration(mig["id"])["status"] == "failed"
+    assert "restarted" in h2.migration(mig["id"])["error"]["message"]
+    assert_beating(h1, vm_id)

@@ -1,0 +1,219 @@
+/*
+ * Migration parameters, progress and the convergence controller, fed with
+ * query-migrate answers shaped like QEMU 7.2's.
+ */
+#include "agent/convergence.h"
+#include "common/error.h"
+#include "common/json.h"
+
+static JsonObject *obj(const char *text)
+{
+    g_autoptr(GError) error = NULL;
+    JsonObject *o = drv_json_parse_object(text, -1, &error);
+
+    g_assert_no_error(error);
+    return o;
+}
+
+/* A query-migrate answer: 100 MiB guest, @remaining MiB left. */
+static JsonObject *sample(const char *status, guint remaining_mib, guint pass,
+                          guint throttle, gint64 elapsed_ms)
+{
+    g_autofree char *text = g_strdup_printf(
+        "{\"status\": \"%s\", \"total-time\": %" G_GINT64_FORMAT ","
+        " \"expected-downtime\": 42, \"cpu-throttle-percentage\": %u,"
+        " \"ram\": {\"total\": 104857600, \"remaining\": %u,"
+        " \"transferred\": %u, \"mbps\": 812.5, \"dirty-pages-rate\": 1000,"
+        " \"page-size\": 4096, \"dirty-sync-count\": %u},"
+        " \"xbzrle-cache\": {\"pages\": 77, \"bytes\": 1000}}",
+        status, elapsed_ms, throttle, remaining_mib * 1048576,
+        (100 - MIN(remaining_mib, 100)) * 1048576, pass);
+
+    return obj(text);
+}
+
+static void test_progress(void)
+{
+    g_auto(AgentMigrationProgress) p = {0};
+    /* remaining falls, then rises again as a busy guest dirties pages */
+    const guint remaining[] = {100, 60, 20, 35, 50, 10, 3};
+    double last = -1;
+
+    for (guint i = 0; i < G_N_ELEMENTS(remaining); i++) {
+        g_autoptr(JsonObject) s =
+            sample("active", remaining[i], i + 1, i * 10, i * 250);
+
+        agent_migration_progress_update(&p, s);
+        g_assert_cmpfloat(p.percent, >=, last);
+        g_assert_cmpfloat(p.percent, <=, 99);
+        last = p.percent;
+    }
+    g_assert_cmpfloat(p.percent, >=, 97);
+    g_assert_cmpuint(p.pass, ==, 7);
+    g_assert_cmpuint(p.throttle_percent, ==, 60);
+    g_assert_cmpuint(p.max_throttle_percent, ==, 60);
+    g_assert_cmpuint(p.dirty_rate_bps, ==, 1000 * 4096);
+    g_assert_cmpint(p.expected_downtime_ms, ==, 42);
+    g_assert_cmpuint(p.xbzrle_pages, ==, 77);
+    g_assert_cmpstr(p.qemu_status, ==, "active");
+
+    /* nothing left but not completed: still not 100 */
+    {
+        g_autoptr(JsonObject) s = sample("device", 0, 8, 20, 2000);
+
+        agent_migration_progress_update(&p, s);
+        g_assert_cmpfloat(p.percent, ==, 99);
+        /* the highest throttle is kept when QEMU lowers it */
+        g_assert_cmpuint(p.throttle_percent, ==, 20);
+        g_assert_cmpuint(p.max_throttle_percent, ==, 60);
+    }
+    {
+        g_autoptr(JsonObject) s = sample("completed", 0, 8, 0, 2100);
+
+        agent_migration_progress_update(&p, s);
+        g_assert_cmpfloat(p.percent, ==, 100);
+    }
+}
+
+static void test_progress_json(void)
+{
+    g_auto(AgentMigrationProgress) p = {0};
+    g_autoptr(JsonObject) s = sample("active", 25, 2, 0, 500);
+    g_autoptr(JsonObject) out = json_object_new();
+
+    agent_migration_progress_update(&p, s);
+    agent_migration_progress_to_json(&p, out);
+    g_assert_cmpfloat(json_object_get_double_member(out, "percent"), ==, 75);
+    g_assert_cmpint(json_object_get_int_member(out, "remaining_bytes"), ==,
+                    25 * 1048576);
+    g_assert_cmpint(json_object_get_int_member(out, "pass"), ==, 2);
+    g_assert_cmpstr(json_object_get_string_member(out, "qemu_status"), ==,
+                    "active");
+}
+
+static void test_params(void)
+{
+    g_auto(AgentMigrationParams) p = {0};
+    g_autoptr(JsonObject) req = obj(
+        "{\"downtime_ms\": 100, \"bandwidth_mbps\": 800, \"auto_converge\": "
+        "true, \"compression\": true, \"post_copy\": true, "
+        "\"post_copy_after_passes\": 3, \"timeout_s\": 60, "
+        "\"policy\": \"minimal_downtime\"}");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) out = json_object_new();
+    g_auto(AgentMigrationParams) back = {0};
+
+    g_assert_true(agent_migration_params_parse(req, &p, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(p.downtime_ms, ==, 100);
+    g_assert_cmpuint(p.bandwidth_mbps, ==, 800);
+    g_assert_true(p.auto_converge && p.compression && p.post_copy);
+    g_assert_cmpuint(p.post_copy_after_passes, ==, 3);
+    g_assert_cmpstr(p.policy, ==, "minimal_downtime");
+    /* what is recorded reads back the same */
+    agent_migration_params_to_json(&p, out);
+    agent_migration_params_from_json(out, &back);
+    g_assert_cmpuint(back.downtime_ms, ==, 100);
+    g_assert_cmpuint(back.post_copy_after_passes, ==, 3);
+    g_assert_cmpstr(back.policy, ==, "minimal_downtime");
+}
+
+static void test_params_refused(void)
+{
+    const struct {
+        const char *text;
+        const char *word;
+    } cases[] = {
+        {"{\"downtime_ms\": 0}", "downtime_ms"},
+        {"{\"downtime_ms\": 60001}", "downtime_ms"},
+        {"{\"bandwidth_mbps\": \"fast\"}", "bandwidth_mbps"},
+        {"{\"auto_converge\": 1}", "auto_converge"},
+        {"{\"post_copy_after_passes\": 2}", "post_copy"},
+        {"{\"timeout_s\": 5}", "timeout_s"},
+        {"{\"policy\": \"two words\"}", "policy"},
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_auto(AgentMigrationParams) p = {0};
+        g_autoptr(JsonObject) req = obj(cases[i].text);
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(agent_migration_params_parse(req, &p, &error));
+        g_assert_error(error, DRV_ERROR, DRV_ERROR_INVALID);
+        g_assert_nonnull(strstr(error->message, cases[i].word));
+    }
+}
+
+static void test_postcopy_after_passes(void)
+{
+    AgentMigrationParams params = {.post_copy = TRUE,
+                                   .post_copy_after_passes = 2};
+    g_autoptr(AgentConvergence) conv = agent_convergence_new(&params, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    guint starts = 0;
+
+    for (guint pass = 1; pass <= 6; pass++) {
+        g_autoptr(JsonObject) s = sample("active", 30, pass, 0, pass * 100);
+
+        agent_migration_progress_update(&p, s);
+        if (agent_convergence_step(conv, &p) ==
+            AGENT_CONVERGENCE_START_POSTCOPY) {
+            /* two passes done, the third under way */
+            g_assert_cmpuint(pass, ==, 3);
+            starts++;
+        }
+    }
+    g_assert_cmpuint(starts, ==, 1);
+}
+
+static void test_postcopy_not_allowed(void)
+{
+    AgentMigrationParams params = {.post_copy = FALSE,
+                                   .post_copy_after_passes = 1};
+    g_autoptr(AgentConvergence) conv = agent_convergence_new(&params, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+
+    for (guint pass = 1; pass <= 10; pass++) {
+        g_autoptr(JsonObject) s = sample("active", 30, pass, 0, pass * 100);
+
+        agent_migration_progress_update(&p, s);
+        g_assert_cmpint(agent_convergence_step(conv, &p), ==,
+                        AGENT_CONVERGENCE_NONE);
+    }
+}
+
+static void test_timeout(void)
+{
+    AgentMigrationParams params = {0};
+    g_autoptr(AgentConvergence) conv = agent_convergence_new(&params, 10);
+    g_auto(AgentMigrationProgress) p = {0};
+    guint aborts = 0;
+
+    for (gint64 ms = 0; ms <= 20000; ms += 1000) {
+        g_autoptr(JsonObject) s = sample("active", 50, 1, 0, ms);
+
+        agent_migration_progress_update(&p, s);
+        if (agent_convergence_step(conv, &p) ==
+            AGENT_CONVERGENCE_ABORT_TIMEOUT) {
+            g_assert_cmpint(ms, ==, 11000);
+            aborts++;
+        }
+    }
+    /* asked once, not on every sample after */
+    g_assert_cmpuint(aborts, ==, 1);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/convergence/progress", test_progress);
+    g_test_add_func("/convergence/progress-json", test_progress_json);
+    g_test_add_func("/convergence/params", test_params);
+    g_test_add_func("/convergence/params-refused", test_params_refused);
+    g_test_add_func("/convergence/postcopy-after-passes",
+                    test_postcopy_after_passes);
+    g_test_add_func("/convergence/postcopy-not-allowed",
+                    test_postcopy_not_allowed);
+    g_test_add_func("/convergence/timeout", test_timeout);
+    return g_test_run();
+}
