@@ -22,19 +22,6 @@ static AgentVm *agent_dest_vm(AgentMigration *mig)
     return g_hash_table_lookup(mig->agent->vms, mig->vm_id);
 }
 
-static GStrv agent_dest_hook_env(AgentMigration *mig)
-{
-    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-
-    drv_strv_builder_take(b, g_strdup_printf("DROVER_VM_ID=%s", mig->vm_id));
-    drv_strv_builder_take(b,
-                          g_strdup_printf("DROVER_VM_NAME=%s", mig->vm_name));
-    drv_strv_builder_take(b,
-                          g_strdup_printf("DROVER_MIGRATION_ID=%s", mig->id));
-    drv_strv_builder_take(b, g_strdup_printf("DROVER_PEER=%s", mig->peer_url));
-    return g_strv_builder_end(b);
-}
-
 static void agent_dest_fail_waiters(AgentMigration *mig, const GError *error)
 {
     g_autoptr(GPtrArray) waiters = g_steal_pointer(&mig->waiters);
@@ -107,17 +94,6 @@ static void agent_dest_discard(AgentMigration *mig, AgentMigrationStatus status,
 
 /* ---- resuming (finish) ---- */
 
-static void agent_dest_on_after_hooks(GObject *source, GAsyncResult *result,
-                                      gpointer user_data)
-{
-    g_autoptr(AgentMigration) mig = user_data;
-    g_autoptr(GError) error = NULL;
-
-    if (!agent_hooks_run_finish(result, &error)) {
-        g_warning("migration %s: %s", mig->id, error->message);
-    }
-}
-
 static void agent_dest_on_cont(GObject *source, GAsyncResult *result,
                                gpointer user_data)
 {
@@ -125,8 +101,6 @@ static void agent_dest_on_cont(GObject *source, GAsyncResult *result,
     AgentVm *vm = agent_dest_vm(mig);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) node = NULL;
-    g_autofree char *spec = NULL;
-    g_auto(GStrv) env = NULL;
 
     if (vm == NULL) {
         error = g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
@@ -155,12 +129,8 @@ static void agent_dest_on_cont(GObject *source, GAsyncResult *result,
     } else {
         agent_migration_save(mig, NULL);
     }
-    spec = drv_json_object_to_string(drv_vm_spec_to_json(vm->spec), FALSE);
-    env = agent_dest_hook_env(mig);
-    agent_hooks_run_async(
-        mig->agent->config->hooks_dir, "after_vm_migrate_destination", spec,
-        (const char *const *)env, mig->agent->config->hook_timeout_s, NULL,
-        agent_dest_on_after_hooks, agent_migration_ref(mig));
+    agent_migration_run_hooks(mig, "after_vm_migrate_destination", vm->spec,
+                              NULL, NULL, NULL);
 }
 
 static gboolean agent_dest_ready_to_resume(AgentMigration *mig)
@@ -675,8 +645,6 @@ void agent_migration_incoming_async(Agent *agent, JsonObject *request,
     DrvVmSpec *spec = NULL;
     JsonObject *source;
     AgentMigration *mig;
-    g_autofree char *spec_text = NULL;
-    g_auto(GStrv) env = NULL;
 
     g_task_set_source_tag(task, agent_migration_incoming_async);
     g_task_set_task_data(task, prep, agent_dest_prepare_free);
@@ -706,12 +674,8 @@ void agent_migration_incoming_async(Agent *agent, JsonObject *request,
     hooks->spec = spec;
     hooks->machine = g_strdup(drv_json_string_or(request, "machine", NULL));
     hooks->ram_kib = (guint64)drv_json_int_or(request, "ram_kib", 0);
-    spec_text = drv_json_object_to_string(drv_vm_spec_to_json(spec), FALSE);
-    env = agent_dest_hook_env(mig);
-    agent_hooks_run_async(
-        agent->config->hooks_dir, "before_vm_migrate_destination", spec_text,
-        (const char *const *)env, agent->config->hook_timeout_s, NULL,
-        agent_dest_on_before_hooks, hooks);
+    agent_migration_run_hooks(mig, "before_vm_migrate_destination", spec, NULL,
+                              agent_dest_on_before_hooks, hooks);
 }
 
 JsonObject *agent_migration_incoming_finish(GAsyncResult *result,

@@ -56,31 +56,6 @@ static char *agent_source_url(AgentMigration *mig, const char *suffix)
                            suffix);
 }
 
-static GStrv agent_source_hook_env(AgentMigration *mig)
-{
-    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-
-    drv_strv_builder_take(b, g_strdup_printf("DROVER_VM_ID=%s", mig->vm_id));
-    drv_strv_builder_take(b,
-                          g_strdup_printf("DROVER_VM_NAME=%s", mig->vm_name));
-    drv_strv_builder_take(b,
-                          g_strdup_printf("DROVER_MIGRATION_ID=%s", mig->id));
-    drv_strv_builder_take(b, g_strdup_printf("DROVER_PEER=%s", mig->peer_url));
-    return g_strv_builder_end(b);
-}
-
-static char *agent_source_spec_text(AgentMigration *mig)
-{
-    AgentVm *vm = agent_source_vm(mig);
-    g_autoptr(JsonObject) spec = NULL;
-
-    if (vm == NULL) {
-        return g_strdup("{}");
-    }
-    spec = drv_vm_spec_to_json(vm->spec);
-    return drv_json_object_to_string(spec, FALSE);
-}
-
 static gboolean agent_error_is_transport(const GError *error)
 {
     DrvErrorCode code = drv_error_classify(error);
@@ -88,69 +63,92 @@ static gboolean agent_error_is_transport(const GError *error)
     return code == DRV_ERROR_UNREACHABLE || code == DRV_ERROR_TIMEOUT;
 }
 
-/* ---- destination abort (best effort, retried) ---- */
+/* ---- calls to the destination, retried over transport failures ---- */
+
+typedef void (*AgentPeerReply)(AgentMigration *mig, JsonNode *reply,
+                               GError *error);
 
 typedef struct {
     AgentMigration *mig;
-    char *reason;
+    char *url;
+    JsonObject *body;
+    AgentPeerReply done;
     guint attempt;
-} AgentAbortCall;
+} AgentPeerCall;
 
-static void agent_abort_call_free(AgentAbortCall *call)
+static void agent_peer_call_free(AgentPeerCall *call)
 {
     agent_migration_unref(call->mig);
-    g_free(call->reason);
+    json_object_unref(call->body);
+    g_free(call->url);
     g_free(call);
 }
 
-static void agent_source_abort_send(AgentAbortCall *call);
+static void agent_peer_call_send(AgentPeerCall *call);
 
-static gboolean agent_source_abort_retry(gpointer user_data)
+static gboolean agent_peer_call_retry(gpointer user_data)
 {
-    agent_source_abort_send(user_data);
+    agent_peer_call_send(user_data);
     return G_SOURCE_REMOVE;
 }
 
-static void agent_source_on_aborted(GObject *source, GAsyncResult *result,
-                                    gpointer user_data)
+static void agent_peer_call_on_reply(GObject *source, GAsyncResult *result,
+                                     gpointer user_data)
 {
-    AgentAbortCall *call = user_data;
+    AgentPeerCall *call = user_data;
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) node = drv_http_call_finish(result, NULL, &error);
 
-    if (error == NULL || drv_error_classify(error) == DRV_ERROR_NOT_FOUND) {
-        agent_abort_call_free(call);
-        return;
-    }
-    if (agent_error_is_transport(error) &&
+    if (error != NULL && agent_error_is_transport(error) &&
         ++call->attempt < AGENT_MIGRATION_CALL_RETRIES) {
-        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS, agent_source_abort_retry,
+        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS, agent_peer_call_retry,
                       call);
         return;
     }
-    g_warning("migration %s: destination %s did not abort: %s", call->mig->id,
-              call->mig->peer_url, error->message);
-    agent_abort_call_free(call);
+    call->done(call->mig, node, error);
+    agent_peer_call_free(call);
 }
 
-static void agent_source_abort_send(AgentAbortCall *call)
+static void agent_peer_call_send(AgentPeerCall *call)
 {
-    g_autofree char *url = agent_source_url(call->mig, "/abort");
-    g_autoptr(JsonObject) body = json_object_new();
-
-    json_object_set_string_member(body, "reason", call->reason);
-    drv_http_call_async(call->mig->agent->session, "POST", url, body,
-                        AGENT_MIGRATION_FINISH_TIMEOUT_MS, NULL,
-                        agent_source_on_aborted, call);
+    drv_http_call_async(call->mig->agent->session, "POST", call->url,
+                        call->body, AGENT_MIGRATION_FINISH_TIMEOUT_MS, NULL,
+                        agent_peer_call_on_reply, call);
 }
 
-static void agent_source_abort_dest(AgentMigration *mig, const char *reason)
+/*
+ * POST @body (ownership taken) to the destination's
+ * /v1/incoming/ID@suffix; @done gets the answer or the last error.
+ */
+static void agent_source_call_peer(AgentMigration *mig, const char *suffix,
+                                   JsonObject *body, AgentPeerReply done)
 {
-    AgentAbortCall *call = g_new0(AgentAbortCall, 1);
+    AgentPeerCall *call = g_new0(AgentPeerCall, 1);
 
     call->mig = agent_migration_ref(mig);
-    call->reason = g_strdup(reason);
-    agent_source_abort_send(call);
+    call->url = agent_source_url(mig, suffix);
+    call->body = body;
+    call->done = done;
+    agent_peer_call_send(call);
+}
+
+static void agent_source_on_aborted(AgentMigration *mig, JsonNode *reply,
+                                    GError *error)
+{
+    /* unknown there: prepare never got that far */
+    if (error != NULL && drv_error_classify(error) != DRV_ERROR_NOT_FOUND) {
+        g_warning("migration %s: destination %s did not abort: %s", mig->id,
+                  mig->peer_url, error->message);
+    }
+}
+
+/* Best effort: the destination also gives up on its own. */
+static void agent_source_abort_dest(AgentMigration *mig, const char *reason)
+{
+    JsonObject *body = json_object_new();
+
+    json_object_set_string_member(body, "reason", reason);
+    agent_source_call_peer(mig, "/abort", body, agent_source_on_aborted);
 }
 
 /* ---- ending without a handover: the VM stays here, running ---- */
@@ -529,120 +527,73 @@ void agent_migration_source_on_status(AgentMigration *mig, const char *status)
 
 /* ---- finish and confirm ---- */
 
-typedef struct {
-    AgentMigration *mig;
-    guint attempt;
-} AgentFinishCall;
-
-static void agent_finish_call_free(AgentFinishCall *call)
+static void agent_source_on_finished(AgentMigration *mig, JsonNode *reply,
+                                     GError *error)
 {
-    agent_migration_unref(call->mig);
-    g_free(call);
-}
-
-static void agent_source_finish_send(AgentFinishCall *call);
-
-static gboolean agent_source_finish_retry(gpointer user_data)
-{
-    agent_source_finish_send(user_data);
-    return G_SOURCE_REMOVE;
-}
-
-static void agent_source_on_finished(GObject *source, GAsyncResult *result,
-                                     gpointer user_data)
-{
-    AgentFinishCall *call = user_data;
-    AgentMigration *mig = call->mig;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = drv_http_call_finish(result, NULL, &error);
+    g_autoptr(GError) reason = error ? g_error_copy(error) : NULL;
 
     if (mig->phase == AGENT_MIGRATION_ENDED) {
-        agent_finish_call_free(call);
         return;
     }
-    if (node != NULL && JSON_NODE_HOLDS_OBJECT(node)) {
+    if (reply != NULL && JSON_NODE_HOLDS_OBJECT(reply)) {
         mig->resume_us =
-            drv_json_int_or(json_node_get_object(node), "resume_us", 0);
+            drv_json_int_or(json_node_get_object(reply), "resume_us", 0);
         if (!mig->postcopy_used ||
             g_strcmp0(mig->qemu_status, "completed") == 0) {
             agent_source_confirm(mig);
         } else {
             agent_migration_save(mig, NULL);
         }
-        agent_finish_call_free(call);
         return;
     }
-    if (error == NULL) {
-        error = g_error_new(DRV_ERROR, DRV_ERROR_REMOTE,
-                            "destination %s gave no answer to finish",
-                            mig->peer_url);
+    if (reason == NULL) {
+        reason = g_error_new(DRV_ERROR, DRV_ERROR_REMOTE,
+                             "destination %s gave no answer to finish",
+                             mig->peer_url);
     }
-    if (agent_error_is_transport(error) &&
-        ++call->attempt < AGENT_MIGRATION_CALL_RETRIES) {
-        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS, agent_source_finish_retry,
-                      call);
-        return;
-    }
-    if (agent_error_is_transport(error) || mig->postcopy_used) {
+    if (agent_error_is_transport(reason) || mig->postcopy_used) {
         AgentVm *vm = agent_source_vm(mig);
 
         /*
          * We cannot tell whether the destination resumed the guest: leave
          * ours stopped rather than risk it running twice.
          */
-        g_prefix_error(&error,
+        g_prefix_error(&reason,
                        "%s: the VM stays paused on %s until an "
                        "administrator resumes it on one host: ",
                        mig->postcopy_used ? "post-copy handover failed"
                                           : "finish not confirmed",
                        mig->agent->config->name);
         if (vm != NULL && vm->state == AGENT_VM_MIGRATING) {
-            agent_vm_set_state(vm, AGENT_VM_PAUSED, error->message);
+            agent_vm_set_state(vm, AGENT_VM_PAUSED, reason->message);
         }
-        agent_migration_end(mig, AGENT_MIGRATION_FAILED, error);
-        agent_finish_call_free(call);
+        agent_migration_end(mig, AGENT_MIGRATION_FAILED, reason);
         return;
     }
     /* the destination refused and did not resume: the VM stays here */
-    g_prefix_error(&error, "destination %s refused to finish: ", mig->peer_url);
+    g_prefix_error(&reason,
+                   "destination %s refused to finish: ", mig->peer_url);
     agent_source_keep_here(mig, AGENT_MIGRATION_FAILED,
-                           g_steal_pointer(&error));
-    agent_finish_call_free(call);
+                           g_steal_pointer(&reason));
 }
 
-static void agent_source_finish_send(AgentFinishCall *call)
+/* Ask the destination to resume the guest (again, after a restart). */
+static void agent_source_send_finish(AgentMigration *mig)
 {
-    g_autofree char *url = agent_source_url(call->mig, "/finish");
-    g_autoptr(JsonObject) body = json_object_new();
+    JsonObject *body = json_object_new();
 
-    json_object_set_boolean_member(body, "postcopy", call->mig->postcopy_used);
-    drv_http_call_async(call->mig->agent->session, "POST", url, body,
-                        AGENT_MIGRATION_FINISH_TIMEOUT_MS, NULL,
-                        agent_source_on_finished, call);
+    json_object_set_boolean_member(body, "postcopy", mig->postcopy_used);
+    agent_source_call_peer(mig, "/finish", body, agent_source_on_finished);
 }
 
 static void agent_source_finish(AgentMigration *mig)
 {
-    AgentFinishCall *call = g_new0(AgentFinishCall, 1);
-
     if (mig->poll_id && !mig->postcopy_used) {
         g_source_remove(mig->poll_id);
         mig->poll_id = 0;
     }
     agent_migration_set_phase(mig, AGENT_MIGRATION_FINISH);
-    call->mig = agent_migration_ref(mig);
-    agent_source_finish_send(call);
-}
-
-static void agent_source_on_after_hooks(GObject *source, GAsyncResult *result,
-                                        gpointer user_data)
-{
-    g_autoptr(AgentMigration) mig = user_data;
-    g_autoptr(GError) error = NULL;
-
-    if (!agent_hooks_run_finish(result, &error)) {
-        g_warning("migration %s: %s", mig->id, error->message);
-    }
+    agent_source_send_finish(mig);
 }
 
 static void agent_source_on_quit(GObject *source, GAsyncResult *result,
@@ -650,17 +601,13 @@ static void agent_source_on_quit(GObject *source, GAsyncResult *result,
 {
     g_autoptr(AgentMigration) mig = user_data;
     AgentVm *vm = agent_source_vm(mig);
-    g_autofree char *spec = agent_source_spec_text(mig);
-    g_auto(GStrv) env = agent_source_hook_env(mig);
 
     if (vm != NULL) {
+        agent_migration_run_hooks(mig, "after_vm_migrate_source", vm->spec,
+                                  NULL, NULL, NULL);
         agent_vm_remove(vm);
     }
     agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
-    agent_hooks_run_async(
-        mig->agent->config->hooks_dir, "after_vm_migrate_source", spec,
-        (const char *const *)env, mig->agent->config->hook_timeout_s, NULL,
-        agent_source_on_after_hooks, agent_migration_ref(mig));
 }
 
 static void agent_source_confirm(AgentMigration *mig)
@@ -828,14 +775,17 @@ static void agent_source_on_before_hooks(GObject *source, GAsyncResult *result,
 
 static void agent_source_perform(AgentMigration *mig)
 {
-    g_autofree char *spec = agent_source_spec_text(mig);
-    g_auto(GStrv) env = agent_source_hook_env(mig);
+    AgentVm *vm = agent_source_vm(mig);
 
-    agent_hooks_run_async(
-        mig->agent->config->hooks_dir, "before_vm_migrate_source", spec,
-        (const char *const *)env, mig->agent->config->hook_timeout_s,
-        mig->cancellable, agent_source_on_before_hooks,
-        agent_migration_ref(mig));
+    if (vm == NULL) {
+        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
+                                           "VM %s is no longer on this host",
+                                           mig->vm_name));
+        return;
+    }
+    agent_migration_run_hooks(mig, "before_vm_migrate_source", vm->spec,
+                              mig->cancellable, agent_source_on_before_hooks,
+                              agent_migration_ref(mig));
 }
 
 /* ---- start and prepare ---- */
@@ -1108,13 +1058,9 @@ void agent_migration_source_recover(AgentMigration *mig)
                          agent_source_on_recover_info,
                          agent_migration_ref(mig));
         break;
-    case AGENT_MIGRATION_FINISH: {
-        AgentFinishCall *call = g_new0(AgentFinishCall, 1);
-
-        call->mig = agent_migration_ref(mig);
-        agent_source_finish_send(call);
+    case AGENT_MIGRATION_FINISH:
+        agent_source_send_finish(mig);
         break;
-    }
     case AGENT_MIGRATION_CONFIRM:
         agent_source_confirm(mig);
         break;

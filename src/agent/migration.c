@@ -2,9 +2,11 @@
 
 #include <glib/gstdio.h>
 
+#include "agent/hooks.h"
 #include "agent/vm.h"
 #include "common/error.h"
 #include "common/fileutil.h"
+#include "common/glib-extra.h"
 #include "common/json.h"
 
 static const char *const agent_role_names[] = {
@@ -362,6 +364,43 @@ void agent_migration_end(AgentMigration *mig, AgentMigrationStatus status,
     }
     agent_migration_emit(mig, "migration_done");
     agent_migration_prune(mig->agent);
+}
+
+static void agent_migration_on_after_hooks(GObject *source,
+                                           GAsyncResult *result,
+                                           gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!agent_hooks_run_finish(result, &error)) {
+        g_warning("migration %s: %s", mig->id, error->message);
+    }
+}
+
+void agent_migration_run_hooks(AgentMigration *mig, const char *event,
+                               const DrvVmSpec *spec, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(JsonObject) spec_obj = drv_vm_spec_to_json(spec);
+    g_autofree char *text = drv_json_object_to_string(spec_obj, FALSE);
+    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+    g_auto(GStrv) env = NULL;
+
+    drv_strv_builder_take(b, g_strdup_printf("DROVER_VM_ID=%s", mig->vm_id));
+    drv_strv_builder_take(b,
+                          g_strdup_printf("DROVER_VM_NAME=%s", mig->vm_name));
+    drv_strv_builder_take(b,
+                          g_strdup_printf("DROVER_MIGRATION_ID=%s", mig->id));
+    drv_strv_builder_take(b, g_strdup_printf("DROVER_PEER=%s", mig->peer_url));
+    env = g_strv_builder_end(b);
+    if (callback == NULL) {
+        callback = agent_migration_on_after_hooks;
+        user_data = agent_migration_ref(mig);
+    }
+    agent_hooks_run_async(
+        mig->agent->config->hooks_dir, event, text, (const char *const *)env,
+        mig->agent->config->hook_timeout_s, cancellable, callback, user_data);
 }
 
 void agent_migration_on_qmp_event(AgentMigration *mig, const char *name,

@@ -122,6 +122,16 @@ void agent_migration_set_phase(AgentMigration *mig, AgentMigrationPhase phase);
 void agent_migration_end(AgentMigration *mig, AgentMigrationStatus status,
                          const GError *error);
 
+/*
+ * Run the host hooks of @event for @mig's VM, with @spec on stdin.
+ * Before-hooks report to @callback (agent_hooks_run_finish()); with
+ * @callback NULL (after-hooks) a failure is only logged.
+ */
+void agent_migration_run_hooks(AgentMigration *mig, const char *event,
+                               const DrvVmSpec *spec, GCancellable *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data);
+
 /* Called by the VM for its QMP events and its exit. */
 void agent_migration_on_qmp_event(AgentMigration *mig, const char *name,
                                   JsonObject *data, gint64 timestamp_us);
