@@ -10,6 +10,9 @@
 #include "drover-config.h"
 
 #define AGENT_CPU_SAMPLE_MS 2000
+#define AGENT_EVENTS_RING 2048
+#define AGENT_EVENTS_MAX_SUBSCRIBERS 32
+#define AGENT_EVENTS_MAX_BACKLOG (1024 * 1024)
 
 char *agent_vm_dir(Agent *agent, const char *vm_id)
 {
@@ -43,6 +46,20 @@ static char *agent_load_host_id(const char *state_dir, GError **error)
     return id;
 }
 
+static gboolean agent_sample_vm_cpu(gpointer user_data)
+{
+    Agent *agent = user_data;
+    GHashTableIter iter;
+    gpointer value;
+    guint cpus = g_get_num_processors();
+
+    g_hash_table_iter_init(&iter, agent->vms);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        agent_vm_sample_cpu(value, cpus);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 Agent *agent_new(AgentConfig *config, GError **error)
 {
     g_autoptr(Agent) agent = g_new0(Agent, 1);
@@ -61,8 +78,12 @@ Agent *agent_new(AgentConfig *config, GError **error)
                                        (GDestroyNotify)agent_vm_unref);
     agent->migrations = g_hash_table_new_full(
         g_str_hash, g_str_equal, g_free, (GDestroyNotify)agent_migration_unref);
-    agent->events = agent_events_new();
+    agent->events =
+        drv_event_hub_new(AGENT_EVENTS_RING, AGENT_EVENTS_MAX_SUBSCRIBERS,
+                          AGENT_EVENTS_MAX_BACKLOG);
     agent->cpu = agent_cpu_monitor_new(AGENT_CPU_SAMPLE_MS);
+    agent->vm_cpu_timer =
+        g_timeout_add(AGENT_CPU_SAMPLE_MS, agent_sample_vm_cpu, agent);
     agent->server = soup_server_new("server-header", "drover-agent", NULL);
     agent->router = drv_http_router_new(DRV_HTTP_DEFAULT_MAX_BODY);
     agent->session = drv_http_session_new();
@@ -76,6 +97,9 @@ void agent_free(Agent *agent)
     if (agent == NULL) {
         return;
     }
+    if (agent->vm_cpu_timer) {
+        g_source_remove(agent->vm_cpu_timer);
+    }
     if (agent->server) {
         soup_server_disconnect(agent->server);
         g_object_unref(agent->server);
@@ -85,12 +109,25 @@ void agent_free(Agent *agent)
     g_clear_pointer(&agent->migrations, g_hash_table_unref);
     drv_http_router_free(agent->router);
     g_clear_object(&agent->session);
-    agent_events_free(agent->events);
+    drv_event_hub_free(agent->events);
     agent_cpu_monitor_free(agent->cpu);
     agent_qemu_caps_free(agent->caps);
     agent_config_free(agent->config);
     g_free(agent->host_id);
     g_free(agent);
+}
+
+void agent_event(Agent *agent, const char *type, JsonObject *data)
+{
+    g_autoptr(JsonObject) owned = data;
+    JsonObject *event = json_object_new();
+    guint64 seq = drv_event_hub_next_seq(agent->events);
+
+    json_object_set_int_member(event, "seq", (gint64)seq);
+    json_object_set_int_member(event, "time_us", g_get_real_time());
+    json_object_set_string_member(event, "type", type);
+    json_object_set_object_member(event, "data", g_steal_pointer(&owned));
+    drv_event_hub_publish(agent->events, seq, type, event);
 }
 
 /* ---- start ---- */

@@ -9,9 +9,9 @@
 #include <libsoup/soup.h>
 
 #include "agent/config.h"
-#include "agent/events.h"
 #include "agent/host.h"
 #include "agent/qemu.h"
+#include "common/eventhub.h"
 #include "common/http.h"
 
 G_BEGIN_DECLS
@@ -25,8 +25,9 @@ typedef struct _Agent {
     AgentQemuCaps *caps;    /* what this host's QEMU can run */
     GHashTable *vms;        /* id -> AgentVm */
     GHashTable *migrations; /* id -> AgentMigration */
-    AgentEvents *events;
+    DrvEventHub *events;
     AgentCpuMonitor *cpu;
+    guint vm_cpu_timer;
     SoupServer *server;
     DrvHttpRouter *router;
     SoupSession *session; /* calls to other agents */
@@ -61,6 +62,12 @@ JsonObject *agent_host_facts(Agent *agent);
 gint64 agent_memory_free_for_vms(Agent *agent);
 gboolean agent_check_resources(Agent *agent, const DrvVmSpec *spec,
                                GError **error);
+
+/*
+ * Emit an agent event: @type ("vm_state", "migration_progress", ...) and
+ * @data (ownership taken) become {"seq", "time_us", "type", "data"}.
+ */
+void agent_event(Agent *agent, const char *type, JsonObject *data);
 
 /* Register the REST API routes on the agent's router (api.c). */
 void agent_api_register(Agent *agent);

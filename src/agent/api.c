@@ -581,7 +581,7 @@ static void api_list_events(DrvHttpRequest *req, gpointer user_data)
         return;
     }
     drv_http_reply_object(
-        req, 200, agent_events_list(agent->events, (guint64)from, (guint)max));
+        req, 200, drv_event_hub_list(agent->events, (guint64)from, (guint)max));
 }
 
 static void api_stream_events(DrvHttpRequest *req, gpointer user_data)
@@ -592,7 +592,7 @@ static void api_stream_events(DrvHttpRequest *req, gpointer user_data)
 
     if (!drv_http_request_query_int(req, "from", 0, G_MAXINT64, G_MAXINT64,
                                     &from, &error) ||
-        !agent_events_subscribe(agent->events, req, (guint64)from, &error)) {
+        !drv_event_hub_subscribe(agent->events, req, (guint64)from, &error)) {
         api_reply_error(req, error);
     }
 }

@@ -465,3 +465,28 @@ gboolean agent_host_network_available(const char *kind)
     problem = agent_host_bridge_problem(kind ? kind : "");
     return problem == NULL;
 }
+
+gboolean agent_host_parse_pid_stat(const char *text, guint64 *cpu_ticks,
+                                   GError **error)
+{
+    const char *end = text ? strrchr(text, ')') : NULL;
+    g_auto(GStrv) fields = NULL;
+    guint64 utime;
+    guint64 stime;
+
+    /* after "pid (comm)": state is field 3, utime 14 and stime 15 */
+    if (end != NULL) {
+        fields = g_strsplit_set(end + 1, " \n", -1);
+    }
+    if (fields == NULL || g_strv_length(fields) < 14 ||
+        !g_ascii_string_to_unsigned(fields[12], 10, 0, G_MAXUINT64, &utime,
+                                    NULL) ||
+        !g_ascii_string_to_unsigned(fields[13], 10, 0, G_MAXUINT64, &stime,
+                                    NULL)) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INTERNAL,
+                    "malformed /proc/PID/stat");
+        return FALSE;
+    }
+    *cpu_ticks = utime + stime;
+    return TRUE;
+}

@@ -27,6 +27,12 @@ gboolean agent_host_parse_stat(const char *text, guint64 *busy, guint64 *total,
                                GError **error);
 gboolean agent_host_parse_loadavg(const char *text, double load[3],
                                   GError **error);
+/*
+ * CPU time (user + system, in clock ticks) of a process from its
+ * /proc/PID/stat; the command name may hold spaces and parentheses.
+ */
+gboolean agent_host_parse_pid_stat(const char *text, guint64 *cpu_ticks,
+                                   GError **error);
 
 /*
  * CPU utilization over the last sampling interval, sampled from /proc/stat

@@ -388,8 +388,7 @@ static void agent_source_on_progress(GObject *source, GAsyncResult *result,
     info = json_node_get_object(node);
     agent_migration_progress_update(&mig->progress, info);
     status = mig->progress.qemu_status;
-    agent_events_emit(mig->agent->events, "migration_progress",
-                      agent_migration_to_json(mig));
+    agent_event(mig->agent, "migration_progress", agent_migration_to_json(mig));
     /* an event may be lost across a monitor reconnect: the poll decides */
     if (g_strcmp0(status, mig->qemu_status) != 0) {
         g_free(mig->qemu_status);
@@ -956,8 +955,7 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
     agent_migration_save(mig, NULL);
     g_message("migration %s of VM %s to %s: prepare", mig->id, vm->spec->name,
               mig->peer_url);
-    agent_events_emit(agent->events, "migration_started",
-                      agent_migration_to_json(mig));
+    agent_event(agent, "migration_started", agent_migration_to_json(mig));
 
     body = json_object_new();
     src = json_object_new();

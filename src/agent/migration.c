@@ -261,7 +261,7 @@ static void agent_migration_persist(AgentMigration *mig)
 
 static void agent_migration_emit(AgentMigration *mig, const char *type)
 {
-    agent_events_emit(mig->agent->events, type, agent_migration_to_json(mig));
+    agent_event(mig->agent, type, agent_migration_to_json(mig));
 }
 
 void agent_migration_set_phase(AgentMigration *mig, AgentMigrationPhase phase)

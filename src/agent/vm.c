@@ -1,6 +1,7 @@
 #include "agent/vm.h"
 
 #include <glib/gstdio.h>
+#include <unistd.h>
 
 #include "agent/migration.h"
 #include "common/error.h"
@@ -112,6 +113,32 @@ guint64 agent_vm_committed_mib(AgentVm *vm)
            vm->agent->config->memory_overhead_mib;
 }
 
+void agent_vm_sample_cpu(AgentVm *vm, guint host_cpus)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)vm->pid);
+    g_autofree char *text = NULL;
+    guint64 ticks;
+    gint64 now = g_get_monotonic_time();
+
+    if (vm->pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL) ||
+        !agent_host_parse_pid_stat(text, &ticks, NULL)) {
+        vm->cpu_percent = 0;
+        vm->cpu_sampled_us = 0;
+        return;
+    }
+    if (vm->cpu_sampled_us > 0 && now > vm->cpu_sampled_us &&
+        ticks >= vm->cpu_ticks) {
+        double seconds = (double)(now - vm->cpu_sampled_us) / G_USEC_PER_SEC;
+        double used =
+            (double)(ticks - vm->cpu_ticks) / (double)sysconf(_SC_CLK_TCK);
+
+        vm->cpu_percent =
+            MIN(100.0, 100.0 * used / (seconds * MAX(host_cpus, 1)));
+    }
+    vm->cpu_ticks = ticks;
+    vm->cpu_sampled_us = now;
+}
+
 gboolean agent_vm_is_running(AgentVm *vm)
 {
     return vm->pid > 0 && vm->last_resume_us >= vm->last_stop_us &&
@@ -165,7 +192,7 @@ void agent_vm_set_state(AgentVm *vm, AgentVmState state, const char *reason)
     if (reason) {
         json_object_set_string_member(data, "reason", reason);
     }
-    agent_events_emit(vm->agent->events, "vm_state", data);
+    agent_event(vm->agent, "vm_state", data);
     if (g_hash_table_lookup(vm->agent->vms, vm->spec->id) == vm &&
         !agent_vm_save(vm, &error)) {
         g_warning("VM %s: cannot persist state: %s", vm->spec->name,
@@ -204,7 +231,7 @@ static void agent_vm_on_qmp_event(QmpClient *client, const char *name,
     if (data != NULL) {
         json_object_set_object_member(event, "data", json_object_ref(data));
     }
-    agent_events_emit(vm->agent->events, "qemu_event", event);
+    agent_event(vm->agent, "qemu_event", event);
     if (vm->migration != NULL) {
         agent_migration_on_qmp_event(vm->migration, name, data, timestamp_us);
     }
@@ -909,6 +936,8 @@ JsonObject *agent_vm_to_json(AgentVm *vm, gboolean with_spec)
     json_object_set_int_member(obj, "memory_mib", vm->spec->memory_mib);
     json_object_set_int_member(obj, "vcpus", vm->spec->vcpus);
     json_object_set_int_member(obj, "pid", vm->pid);
+    json_object_set_double_member(obj, "cpu_percent",
+                                  (double)(gint64)(vm->cpu_percent * 10) / 10);
     json_object_set_string_member(obj, "machine", vm->machine);
     json_object_set_int_member(obj, "ram_kib", (gint64)vm->ram_kib);
     json_object_set_boolean_member(obj, "monitor_connected",

@@ -51,6 +51,10 @@ struct _AgentVm {
     /* QEMU timestamps of the last STOP and RESUME events */
     gint64 last_stop_us;
     gint64 last_resume_us;
+    /* CPU use, percent of all the host's CPUs, and its last sample */
+    double cpu_percent;
+    guint64 cpu_ticks;
+    gint64 cpu_sampled_us;
     AgentMigration *migration; /* the one in progress, owned by the agent */
     guint shutdown_timer;
     gboolean destroying;
@@ -111,6 +115,9 @@ void agent_vm_qmp_async(AgentVm *vm, const char *command, JsonObject *arguments,
                         gpointer user_data);
 JsonNode *agent_vm_qmp_finish(AgentVm *vm, GAsyncResult *result,
                               GError **error);
+
+/* Take a CPU sample of the VM's QEMU, for cpu_percent. */
+void agent_vm_sample_cpu(AgentVm *vm, guint host_cpus);
 
 /* Whether QEMU's vCPUs run, as the last STOP/RESUME event said. */
 gboolean agent_vm_is_running(AgentVm *vm);

@@ -125,6 +125,13 @@ def test_host_facts(cluster):
     assert after["vm_count"] == 1
     assert after["memory"]["committed_mib"] == \
         128 + after["memory"]["vm_overhead_mib"]
+    # each VM's CPU use is measured (a share of the whole host)
+    busy = make_spec("b1", memory_mib=64, append="wss=8 rate=0")
+    h1.create_vm(busy)
+    wait_until(lambda: h1.vm(busy["id"])["cpu_percent"] > 10, 15,
+               what="the busy VM's CPU use to show")
+    assert h1.vm(spec["id"])["cpu_percent"] < h1.vm(busy["id"])["cpu_percent"]
+    assert h1.vm(busy["id"])["cpu_percent"] <= 100
 
 
 def test_vm_lifecycle_shutdown_and_destroy(cluster):

@@ -476,6 +476,26 @@ static void test_network(void)
     }
 }
 
+static void test_pid_stat(void)
+{
+    /* a command name with a space and a parenthesis, as QEMU's may be */
+    const char *text =
+        "4242 (qemu-system-x86 (x)) S 1 4241 4241 0 -1 4194560 21931 0 0 0 "
+        "1500 250 0 0 20 0 5 0 123456 1073741824 12345 18446744073709551615 "
+        "1 1 0 0 0 0 0 4096 17475 0 0 0 17 1 0 0 0 0 0\n";
+    guint64 ticks = 0;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(agent_host_parse_pid_stat(text, &ticks, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(ticks, ==, 1750);
+    g_assert_false(
+        agent_host_parse_pid_stat("4242 (short) S 1 2", &ticks, &error));
+    g_assert_error(error, DRV_ERROR, DRV_ERROR_INTERNAL);
+    g_clear_error(&error);
+    g_assert_false(agent_host_parse_pid_stat("no parenthesis", &ticks, &error));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -489,6 +509,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host/stat", test_stat);
     g_test_add_func("/host/stat-malformed", test_stat_malformed);
     g_test_add_func("/host/loadavg", test_loadavg);
+    g_test_add_func("/host/pid-stat", test_pid_stat);
     g_test_add_func("/host/cpu-monitor", test_cpu_monitor);
     g_test_add_func("/host/cpu-monitor-real", test_cpu_monitor_real);
     g_test_add_func("/host/storage", test_storage);
