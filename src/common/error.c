@@ -35,6 +35,7 @@ static const DrvErrorInfo drv_error_info[DRV_ERROR_LAST] = {
     [DRV_ERROR_CANCELLED] = {"cancelled", 409},
     [DRV_ERROR_MIGRATION] = {"migration_failed", 500},
     [DRV_ERROR_REMOTE] = {"remote_error", 502},
+    [DRV_ERROR_REFUSED] = {"refused", 409},
 };
 
 const char *drv_error_code_name(DrvErrorCode code)

@@ -35,6 +35,7 @@ typedef enum {
     DRV_ERROR_CANCELLED,        /* 409 cancelled */
     DRV_ERROR_MIGRATION,        /* 500 migration_failed */
     DRV_ERROR_REMOTE,           /* 502 remote_error: peer sent unknown code */
+    DRV_ERROR_REFUSED,          /* 409 refused: a rule or the scheduler */
     DRV_ERROR_LAST
 } DrvErrorCode;
 

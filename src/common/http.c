@@ -448,6 +448,12 @@ JsonObject *drv_http_request_json(DrvHttpRequest *req, gboolean required,
     return drv_json_parse_object((const char *)data->data, data->len, error);
 }
 
+const char *drv_http_request_header(DrvHttpRequest *req, const char *name)
+{
+    return soup_message_headers_get_one(
+        soup_server_message_get_request_headers(req->msg), name);
+}
+
 const char *drv_http_request_peer(DrvHttpRequest *req)
 {
     return req->peer;

@@ -58,6 +58,8 @@ gboolean drv_http_request_query_int(DrvHttpRequest *req, const char *name,
  */
 JsonObject *drv_http_request_json(DrvHttpRequest *req, gboolean required,
                                   GError **error);
+/* A request header, or NULL. */
+const char *drv_http_request_header(DrvHttpRequest *req, const char *name);
 /* Name of the peer for logs ("127.0.0.1:40112"). */
 const char *drv_http_request_peer(DrvHttpRequest *req);
 

@@ -1,0 +1,191 @@
+/*
+ * droverd: the manager.  One GMainContext; the objects of model.h live in
+ * the hash tables below and are written through to the store on every
+ * change.  The modules:
+ *
+ *   monitor.c      polls every agent: host status and facts, VM placement
+ *   queue.c        the migration queue and its running migrations
+ *   maintenance.c  host maintenance and evacuation of failing hosts
+ *   vmctl.c        VM start and stop
+ *   events.c       the audit log (store + stream + system log)
+ *   present.c      the JSON of the API
+ *   api.c          the REST API
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "common/eventhub.h"
+#include "common/http.h"
+#include "manager/config.h"
+#include "manager/model.h"
+#include "manager/scheduler.h"
+#include "manager/store.h"
+
+G_BEGIN_DECLS
+
+#define MGR_SYSTEM_USER "system"
+
+typedef struct _MgrMonitor MgrMonitor;
+typedef struct _MgrQueue MgrQueue;
+
+typedef struct _Mgr {
+    MgrConfig *config;
+    MgrStore *store;
+    GHashTable *clusters;   /* id -> MgrCluster */
+    GHashTable *hosts;      /* id -> MgrHost */
+    GHashTable *vms;        /* id -> MgrVm */
+    GHashTable *migrations; /* id -> MgrMigration (active and recent) */
+    DrvEventHub *events;
+    MgrMonitor *monitor;
+    MgrQueue *queue;
+    guint maintenance_timer;
+    SoupServer *server;
+    DrvHttpRouter *router;
+    SoupSession *session; /* calls to agents */
+} Mgr;
+
+Mgr *mgr_new(MgrConfig *config, GError **error);
+void mgr_free(Mgr *mgr);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Mgr, mgr_free)
+
+/* Load the store, resume monitoring, the queue and maintenances, listen. */
+gboolean mgr_start(Mgr *mgr, GError **error);
+
+/* ---- lookups ---- */
+
+MgrCluster *mgr_cluster_lookup(Mgr *mgr, const char *id, GError **error);
+MgrHost *mgr_host_lookup(Mgr *mgr, const char *id, GError **error);
+MgrVm *mgr_vm_lookup(Mgr *mgr, const char *id, GError **error);
+MgrMigration *mgr_migration_lookup(Mgr *mgr, const char *id, GError **error);
+MgrCluster *mgr_cluster_by_name(Mgr *mgr, const char *name);
+MgrHost *mgr_host_by_name(Mgr *mgr, const char *name);
+MgrVm *mgr_vm_by_name(Mgr *mgr, const char *name);
+
+/*
+ * An object reference from a request: {"id": ...} or {"name": ...}.
+ * @what names it in errors ("host").
+ */
+MgrCluster *mgr_cluster_resolve(Mgr *mgr, JsonObject *ref, GError **error);
+MgrHost *mgr_host_resolve(Mgr *mgr, JsonObject *ref, GError **error);
+
+/* The host's name, or its id when unknown (for messages). */
+const char *mgr_host_name(Mgr *mgr, const char *host_id);
+const char *mgr_vm_name(Mgr *mgr, const char *vm_id);
+
+/* @strings (char *) joined with @separator. */
+char *mgr_join(GPtrArray *strings, const char *separator);
+
+/* The hosts of a cluster, sorted by name. */
+GPtrArray *mgr_cluster_hosts(Mgr *mgr, const char *cluster_id);
+/* The VMs on a host, sorted by priority (high first), then name. */
+GPtrArray *mgr_host_vms(Mgr *mgr, const char *host_id);
+/* The VM's queued or running migration, or NULL. */
+MgrMigration *mgr_vm_active_migration(Mgr *mgr, const char *vm_id);
+
+/* ---- persistence: write-through, a failure is logged ---- */
+
+void mgr_save_cluster(Mgr *mgr, MgrCluster *cluster);
+void mgr_save_host(Mgr *mgr, MgrHost *host);
+void mgr_save_vm(Mgr *mgr, MgrVm *vm);
+void mgr_save_migration(Mgr *mgr, MgrMigration *mig);
+
+/* ---- state changes that others watch ---- */
+
+void mgr_set_host_status(Mgr *mgr, MgrHost *host, MgrHostStatus status,
+                         const char *reason);
+void mgr_set_vm_status(Mgr *mgr, MgrVm *vm, MgrVmStatus status,
+                       const char *host_id, const char *reason);
+
+/* ---- scheduling ---- */
+
+/*
+ * What the scheduler needs to know about each host of @cluster_id, counting
+ * migrations already heading to a host.  Elements are MgrHostLoad.
+ */
+GPtrArray *mgr_host_loads(Mgr *mgr, const char *cluster_id);
+/* The request for placing or moving @vm. */
+void mgr_schedule_request_init(Mgr *mgr, MgrScheduleRequest *req,
+                               MgrScheduleKind kind, const MgrVm *vm);
+
+/* ---- agents ---- */
+
+/* An asynchronous JSON call to @host's agent: @path under its URL. */
+void mgr_agent_call(Mgr *mgr, const MgrHost *host, const char *method,
+                    const char *path, JsonObject *body,
+                    GAsyncReadyCallback callback, gpointer user_data);
+
+/* ---- the other modules ---- */
+
+/* events.c */
+/*
+ * Record an event: stored, streamed and logged.  Any of the object ids may
+ * be NULL; @data (ownership taken) may be NULL.
+ */
+void mgr_event(Mgr *mgr, MgrSeverity severity, const char *code,
+               const char *user, const char *correlation_id, const char *vm_id,
+               const char *host_id, const char *migration_id, JsonObject *data,
+               const char *format, ...) G_GNUC_PRINTF(10, 11);
+JsonObject *mgr_events_list(Mgr *mgr, gint64 from, guint max, GError **error);
+
+/* monitor.c */
+MgrMonitor *mgr_monitor_new(Mgr *mgr);
+void mgr_monitor_free(MgrMonitor *monitor);
+void mgr_monitor_add_host(MgrMonitor *monitor, MgrHost *host);
+void mgr_monitor_remove_host(MgrMonitor *monitor, const char *host_id);
+/* Whether @host can run the VMs it has (CPU baseline, storage, nets). */
+gboolean mgr_monitor_host_operational(Mgr *mgr, MgrHost *host, char **reason);
+
+/* queue.c */
+MgrQueue *mgr_queue_new(Mgr *mgr);
+void mgr_queue_free(MgrQueue *queue);
+/* Resume the running migrations a previous run left (after loading). */
+void mgr_queue_resume(MgrQueue *queue);
+/*
+ * Queue a migration of @vm (to @host, or NULL for the scheduler's pick).
+ * Refused at once when the VM cannot move, or a named host refuses it.
+ */
+MgrMigration *mgr_queue_submit(Mgr *mgr, MgrVm *vm, MgrHost *host,
+                               const char *reason, gboolean automatic,
+                               const char *user, const char *correlation_id,
+                               GError **error);
+gboolean mgr_queue_cancel(Mgr *mgr, MgrMigration *mig, const char *user,
+                          GError **error);
+/* Try to start queued migrations (coalesced, from an idle callback). */
+void mgr_queue_kick(Mgr *mgr);
+/* Running migrations from / to @host_id. */
+guint mgr_queue_running_from(Mgr *mgr, const char *host_id);
+guint mgr_queue_running_to(Mgr *mgr, const char *host_id);
+
+/* maintenance.c */
+/* Refused (DRV_ERROR_REFUSED) with the VMs named when it cannot be done. */
+gboolean mgr_maintenance_start(Mgr *mgr, MgrHost *host, const char *user,
+                               GError **error);
+gboolean mgr_maintenance_activate(Mgr *mgr, MgrHost *host, const char *user,
+                                  GError **error);
+/* Re-examine hosts in preparation (after migrations end, on a timer). */
+void mgr_maintenance_update(Mgr *mgr);
+/* Move the VMs off non-operational hosts where possible. */
+void mgr_maintenance_evacuate(Mgr *mgr, MgrHost *host);
+
+/* vmctl.c */
+gboolean mgr_vm_start(Mgr *mgr, MgrVm *vm, MgrHost *host, const char *user,
+                      GError **error);
+gboolean mgr_vm_stop(Mgr *mgr, MgrVm *vm, gboolean force, guint timeout_s,
+                     const char *user, GError **error);
+/* The agent's state of a VM, as the manager's status. */
+MgrVmStatus mgr_vm_status_from_agent(const char *agent_state);
+
+/* present.c */
+JsonObject *mgr_present_ref(const char *id, const char *name);
+JsonObject *mgr_present_cluster(Mgr *mgr, MgrCluster *cluster);
+JsonObject *mgr_present_host(Mgr *mgr, MgrHost *host, gboolean with_facts);
+JsonObject *mgr_present_vm(Mgr *mgr, MgrVm *vm);
+JsonObject *mgr_present_migration(Mgr *mgr, MgrMigration *mig);
+JsonObject *mgr_present_event(Mgr *mgr, const MgrEvent *event);
+char *mgr_format_time(gint64 time_us);
+
+/* api.c */
+void mgr_api_register(Mgr *mgr);
+
+G_END_DECLS
