@@ -300,6 +300,23 @@ gboolean agent_check_resources(Agent *agent, const DrvVmSpec *spec,
 
 /* ---- facts ---- */
 
+double agent_cpu_utilization(Agent *agent)
+{
+    GHashTableIter iter;
+    gpointer value;
+    double sum = 0;
+
+    if (!agent->config->cpu_from_vms) {
+        return agent_cpu_monitor_get_percent(agent->cpu);
+    }
+    /* each VM's share is already of this host's CPUs */
+    g_hash_table_iter_init(&iter, agent->vms);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        sum += ((AgentVm *)value)->cpu_percent;
+    }
+    return MIN(sum, 100.0);
+}
+
 static JsonArray *agent_strv_to_json(const char *const *strv)
 {
     JsonArray *array = json_array_new();
@@ -343,10 +360,11 @@ JsonObject *agent_host_facts(Agent *agent)
     json_object_set_array_member(
         cpu, "flags",
         agent_strv_to_json(info ? (const char *const *)info->flags : NULL));
-    json_object_set_int_member(
-        cpu, "cpus", info && info->cpus ? info->cpus : g_get_num_processors());
+    json_object_set_int_member(cpu, "cpus", config->cpus);
+    json_object_set_string_member(cpu, "source",
+                                  config->cpu_from_vms ? "vms" : "host");
     json_object_set_double_member(cpu, "utilization_percent",
-                                  agent_cpu_monitor_get_percent(agent->cpu));
+                                  agent_cpu_utilization(agent));
     if (g_file_get_contents("/proc/loadavg", &loadavg, NULL, NULL)) {
         agent_host_parse_loadavg(loadavg, load, NULL);
     }

@@ -51,6 +51,9 @@ char *agent_vm_dir(Agent *agent, const char *vm_id);
 /* Directory of migration records: state_dir/migrations. */
 char *agent_migrations_dir(Agent *agent);
 
+/* The host's CPU utilization, percent (see AgentConfig.cpu_from_vms). */
+double agent_cpu_utilization(Agent *agent);
+
 /* Host facts as GET /v1/host reports them. */
 JsonObject *agent_host_facts(Agent *agent);
 

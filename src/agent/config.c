@@ -113,6 +113,8 @@ static const char *const agent_config_keys[] = {
     "qemu_binary",
     "kernel_dir",
     "accel",
+    "cpu_source",
+    "cpus",
     "cpu_models",
     "migration_bandwidth_mbps",
     "max_incoming_migrations",
@@ -243,7 +245,21 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
                     config->accel);
         return FALSE;
     }
-    if (!agent_config_cpu_models(config, kf, origin, error) ||
+    {
+        g_autofree char *source = agent_config_string(kf, "cpu_source", "host");
+
+        if (!g_str_equal(source, "host") && !g_str_equal(source, "vms")) {
+            g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                        "%s: [agent] cpu_source must be host or vms, not "
+                        "'%s'",
+                        origin, source);
+            return FALSE;
+        }
+        config->cpu_from_vms = g_str_equal(source, "vms");
+    }
+    if (!agent_config_uint(kf, origin, "cpus", g_get_num_processors(), 1, 4096,
+                           &config->cpus, error) ||
+        !agent_config_cpu_models(config, kf, origin, error) ||
         !agent_config_uint(kf, origin, "migration_bandwidth_mbps", 1000, 1,
                            1000000, &config->migration_bandwidth_mbps, error) ||
         !agent_config_uint(kf, origin, "max_incoming_migrations", 2, 1, 64,

@@ -34,6 +34,13 @@ typedef struct {
     char *qemu_binary;
     char *kernel_dir; /* base of relative kernel paths */
     char *accel;      /* "kvm", "tcg" or NULL to detect */
+    /*
+     * Where the host's CPU utilization comes from: /proc/stat (a real host)
+     * or the sum of its VMs' QEMU processes, over @cpus (several agents
+     * sharing one machine, as in the demo and the tests).
+     */
+    gboolean cpu_from_vms;
+    guint cpus; /* the host's CPU count as reported */
     guint migration_bandwidth_mbps;
     guint max_incoming_migrations;
     guint max_outgoing_migrations;

@@ -799,8 +799,9 @@ gboolean agent_vm_shutdown(AgentVm *vm, guint timeout_s, GError **error)
         return FALSE;
     }
     agent_vm_set_state(vm, AGENT_VM_SHUTTING_DOWN, "shutdown requested");
-    vm->shutdown_timer = g_timeout_add_seconds_full(
-        G_PRIORITY_DEFAULT, timeout_s, agent_vm_on_shutdown_timeout,
+    /* a deadline the caller was promised: never early */
+    vm->shutdown_timer = g_timeout_add_full(
+        G_PRIORITY_DEFAULT, timeout_s * 1000, agent_vm_on_shutdown_timeout,
         agent_vm_ref(vm), (GDestroyNotify)agent_vm_unref);
     agent_vm_qmp_async(vm, "system_powerdown", NULL, 0, agent_vm_on_powerdown,
                        agent_vm_ref(vm));

@@ -157,14 +157,16 @@ static gboolean events_follow(CliContext *ctx, gint64 from, gint64 max,
             return FALSE;
         }
         for (;;) {
-            g_autoptr(CliSseEvent) event = cli_stream_next(stream, error);
+            GError *local = NULL;
+            g_autoptr(CliSseEvent) event = cli_stream_next(stream, &local);
             g_autofree char *line = NULL;
             gint64 index;
 
+            if (local != NULL) {
+                g_propagate_error(error, local);
+                return FALSE;
+            }
             if (event == NULL) {
-                if (error && *error) {
-                    return FALSE;
-                }
                 break;
             }
             any = TRUE;

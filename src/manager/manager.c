@@ -9,6 +9,7 @@
 #define MGR_EVENTS_MAX_BACKLOG (4 * 1024 * 1024)
 #define MGR_MAINTENANCE_TICK_S 5
 #define MGR_DEFAULT_OVERHEAD_MIB 64
+#define MGR_HOUSEKEEPING_S 60
 
 Mgr *mgr_new(MgrConfig *config, GError **error)
 {
@@ -46,6 +47,9 @@ void mgr_free(Mgr *mgr)
     }
     if (mgr->maintenance_timer) {
         g_source_remove(mgr->maintenance_timer);
+    }
+    if (mgr->housekeeping_timer) {
+        g_source_remove(mgr->housekeeping_timer);
     }
     if (mgr->server) {
         soup_server_disconnect(mgr->server);
@@ -113,6 +117,44 @@ static gboolean mgr_maintenance_tick(gpointer user_data)
     return G_SOURCE_CONTINUE;
 }
 
+static gint mgr_compare_seq(gconstpointer a, gconstpointer b)
+{
+    gint64 sa = (*(MgrMigration *const *)a)->seq;
+    gint64 sb = (*(MgrMigration *const *)b)->seq;
+
+    return sa < sb ? -1 : sa > sb;
+}
+
+/* Keep the audit log and the migration history within their bounds. */
+static gboolean mgr_housekeeping(gpointer user_data)
+{
+    Mgr *mgr = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) ended = g_ptr_array_new();
+    GHashTableIter iter;
+    gpointer value;
+
+    if (!mgr_store_prune_events(mgr->store, mgr->config->events_kept,
+                                &error) ||
+        !mgr_store_prune_migrations(mgr->store,
+                                    mgr->config->migration_history, &error)) {
+        g_warning("cannot prune the store: %s", error->message);
+    }
+    g_hash_table_iter_init(&iter, mgr->migrations);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        if (!mgr_migration_is_active(value)) {
+            g_ptr_array_add(ended, value);
+        }
+    }
+    g_ptr_array_sort(ended, mgr_compare_seq);
+    for (guint i = 0; i + mgr->config->migration_history < ended->len; i++) {
+        g_hash_table_remove(mgr->migrations,
+                            ((MgrMigration *)g_ptr_array_index(ended, i))
+                                ->id);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 gboolean mgr_start(Mgr *mgr, GError **error)
 {
     GHashTableIter iter;
@@ -128,6 +170,9 @@ gboolean mgr_start(Mgr *mgr, GError **error)
     mgr_queue_resume(mgr->queue);
     mgr->maintenance_timer = g_timeout_add_seconds(MGR_MAINTENANCE_TICK_S,
                                                    mgr_maintenance_tick, mgr);
+    mgr->housekeeping_timer = g_timeout_add_seconds(MGR_HOUSEKEEPING_S,
+                                                    mgr_housekeeping, mgr);
+    mgr_housekeeping(mgr);
     if (!drv_http_server_listen(mgr->server, mgr->config->listen, error)) {
         g_prefix_error(error, "cannot listen on %s: ", mgr->config->listen);
         return FALSE;

@@ -40,6 +40,7 @@ typedef struct _Mgr {
     MgrMonitor *monitor;
     MgrQueue *queue;
     guint maintenance_timer;
+    guint housekeeping_timer;
     SoupServer *server;
     DrvHttpRouter *router;
     SoupSession *session; /* calls to agents */

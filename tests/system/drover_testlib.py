@@ -126,6 +126,9 @@ class Agent:
             "migration_address=%s" % self.addr,
             "state_dir=%s" % self.state_dir,
             "migration_bandwidth_mbps=10000",
+            # hosts sharing one machine: each counts only its own VMs' CPU
+            "cpu_source=vms",
+            "cpus=2",
         ]
         if hooks:
             lines.append("hooks_dir=%s" % self.hooks_dir)
@@ -273,3 +276,134 @@ def heartbeats(lines):
         if m:
             out.append((int(m.group(1)), line["time_us"]))
     return out
+
+
+MANAGER_BIN = os.path.join(BUILD, "src", "manager", "droverd")
+CLI_BIN = os.path.join(BUILD, "src", "cli", "drover")
+
+
+class Manager:
+    """One droverd process with its own store."""
+
+    def __init__(self, workdir, port=8080, extra=None):
+        self.dir = os.path.join(workdir, "manager")
+        os.makedirs(self.dir, exist_ok=True)
+        self.url = "http://127.0.0.1:%d" % port
+        self.log_path = os.path.join(self.dir, "droverd.log")
+        self.config_path = os.path.join(self.dir, "droverd.conf")
+        settings = {
+            "listen": "127.0.0.1:%d" % port,
+            "database": os.path.join(self.dir, "drover.db"),
+            "poll_interval_s": 1,
+            "host_timeout_s": 4,
+        }
+        settings.update(extra or {})
+        with open(self.config_path, "w") as f:
+            f.write("[manager]\n")
+            for k, v in settings.items():
+                f.write("%s=%s\n" % (k, v))
+        self.proc = None
+        self.user = "tester"
+
+    def start(self, timeout=30):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [MANAGER_BIN, "--config", self.config_path, "--verbose"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError("droverd exited with %s:\n%s" % (
+                    self.proc.returncode, self.log_tail()))
+            try:
+                return http("GET", self.url + "/api/clusters",
+                            timeout=2)[0] == 200
+            except OSError:
+                return False
+        wait_until(up, timeout, what="droverd to serve")
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def log_tail(self, n=80):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    # -- API --
+    def call(self, method, path, body=None):
+        return http(method, self.url + path, body,
+                    headers={"X-Drover-User": self.user})
+
+    def ok(self, method, path, body=None, expect=(200, 201, 202, 204)):
+        status, out = self.call(method, path, body)
+        if status not in expect:
+            raise HttpError(status, out)
+        return out
+
+    def hosts(self):
+        return {h["name"]: h for h in self.ok("GET", "/api/hosts")["hosts"]}
+
+    def host(self, name):
+        return self.hosts()[name]
+
+    def vm(self, name):
+        vms = self.ok("GET", "/api/vms?name=" + name)["vms"]
+        return vms[0] if vms else None
+
+    def add_host(self, agent, cluster="default"):
+        return self.ok("POST", "/api/hosts", {
+            "name": agent.name, "address": agent.url,
+            "cluster": {"name": cluster}})
+
+    def add_vm(self, name, memory_mib=64, append="wss=0", priority="medium",
+               **extra):
+        spec = {"name": name, "memory_mib": memory_mib,
+                "kernel": GUEST_ELF, "append": append, "priority": priority,
+                "nics": [{"network": "vmnet"}]}
+        spec.update(extra)
+        return self.ok("POST", "/api/vms", spec)
+
+    def start_vm(self, name, host=None, timeout=60):
+        vm = self.vm(name)
+        body = {"host": {"name": host}} if host else None
+        self.ok("POST", "/api/vms/%s/start" % vm["id"], body)
+        return wait_until(
+            lambda: (self.vm(name)["status"] == "up") and self.vm(name),
+            timeout, what="VM %s to be up" % name)
+
+    def migrations(self, **filters):
+        query = "&".join("%s=%s" % kv for kv in filters.items())
+        return self.ok("GET", "/api/migrations?" + query)["migrations"]
+
+    def migration(self, mig_id):
+        return self.ok("GET", "/api/migrations/" + mig_id)
+
+    def wait_migration(self, mig_id, timeout=180):
+        def ended():
+            m = self.migration(mig_id)
+            return m if m["state"] in ("completed", "failed",
+                                       "cancelled") else None
+        return wait_until(ended, timeout, what="migration %s" % mig_id)
+
+    def events(self, start=1):
+        out = []
+        while True:
+            page = self.ok("GET", "/api/events?from=%d&max=1000" % start)
+            out += page["events"]
+            if not page["events"]:
+                return out
+            start = page["next"]
+
+    def cluster(self, name="default"):
+        return self.ok("GET", "/api/clusters?name=" + name)["clusters"][0]
+
+    def set_cluster(self, name="default", **changes):
+        c = self.cluster(name)
+        return self.ok("PUT", "/api/clusters/" + c["id"], changes)
