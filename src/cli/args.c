@@ -148,8 +148,7 @@ static JsonObject *cli_setting_target(JsonObject *body, const char *key,
     return migration;
 }
 
-JsonObject *cli_parse_cluster_settings(const char *const *pairs,
-                                       GError **error)
+JsonObject *cli_parse_cluster_settings(const char *const *pairs, GError **error)
 {
     g_autoptr(JsonObject) body = json_object_new();
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
@@ -203,9 +202,8 @@ JsonObject *cli_parse_cluster_settings(const char *const *pairs,
             /* bounds are the server's to check, and to explain */
             if (!g_ascii_string_to_unsigned(value, 10, 0, G_MAXINT64, &number,
                                             NULL)) {
-                cli_usage_error(error,
-                                "'%s' must be a whole number, not '%s'", key,
-                                value);
+                cli_usage_error(error, "'%s' must be a whole number, not '%s'",
+                                key, value);
                 return NULL;
             }
             json_object_set_int_member(target, member, (gint64)number);
@@ -297,12 +295,12 @@ JsonObject *cli_vm_create_body(char **argv, gboolean *json, GError **error)
          "PATH"},
         {"append", 0, 0, G_OPTION_ARG_STRING, &append, "Kernel command line",
          "TEXT"},
-        {"disk", 0, 0, G_OPTION_ARG_STRING_ARRAY, &disks,
-         "A disk (repeatable)", "DOMAIN:PATH[:FORMAT]"},
+        {"disk", 0, 0, G_OPTION_ARG_STRING_ARRAY, &disks, "A disk (repeatable)",
+         "DOMAIN:PATH[:FORMAT]"},
         {"nic", 0, 0, G_OPTION_ARG_STRING_ARRAY, &nics, "A NIC (repeatable)",
          "NETWORK[:MAC]"},
-        {"priority", 0, 0, G_OPTION_ARG_STRING, &priority,
-         "Migration priority", "low|medium|high"},
+        {"priority", 0, 0, G_OPTION_ARG_STRING, &priority, "Migration priority",
+         "low|medium|high"},
         {"migration-mode", 0, 0, G_OPTION_ARG_STRING, &mode, "Migration mode",
          "manual_and_automatic|manual_only|disabled"},
         {"pin", 0, 0, G_OPTION_ARG_STRING_ARRAY, &pins,
@@ -316,8 +314,8 @@ JsonObject *cli_vm_create_body(char **argv, gboolean *json, GError **error)
     g_auto(GStrv) rest = NULL;
     g_autoptr(JsonObject) body = NULL;
 
-    rest = cli_parse("vm create", "--name N --memory MIB [OPTION...]",
-                     entries, json, argv, 0, 0, error);
+    rest = cli_parse("vm create", "--name N --memory MIB [OPTION...]", entries,
+                     json, argv, 0, 0, error);
     if (rest == NULL) {
         return NULL;
     }

@@ -18,8 +18,8 @@ struct _CliClient {
     char *user;
 };
 
-static void cli_client_on_request_queued(SoupSession *session,
-                                         SoupMessage *msg, gpointer user_data)
+static void cli_client_on_request_queued(SoupSession *session, SoupMessage *msg,
+                                         gpointer user_data)
 {
     CliClient *client = user_data;
 
@@ -118,9 +118,8 @@ gboolean cli_client_call(CliClient *client, const char *method,
      * asynchronous.
      */
     wait.loop = g_main_loop_new(NULL, FALSE);
-    drv_http_call_async(client->session, method, url, body,
-                        CLI_CALL_TIMEOUT_MS, NULL, cli_client_on_call_done,
-                        &wait);
+    drv_http_call_async(client->session, method, url, body, CLI_CALL_TIMEOUT_MS,
+                        NULL, cli_client_on_call_done, &wait);
     if (wait.result == NULL) {
         g_main_loop_run(wait.loop);
     }
@@ -157,8 +156,7 @@ JsonObject *cli_client_call_object(CliClient *client, const char *method,
     return json_object_ref(json_node_get_object(node));
 }
 
-JsonObject *cli_client_get(CliClient *client, const char *path,
-                           GError **error)
+JsonObject *cli_client_get(CliClient *client, const char *path, GError **error)
 {
     return cli_client_call_object(client, "GET", path, NULL, error);
 }
@@ -231,9 +229,9 @@ JsonObject *cli_client_lookup(CliClient *client, CliKind kind,
         JsonNode *item = json_array_get_element(items, i);
 
         if (JSON_NODE_HOLDS_OBJECT(item) &&
-            g_strcmp0(drv_json_string_or(json_node_get_object(item), "name",
-                                         NULL),
-                      name_or_id) == 0) {
+            g_strcmp0(
+                drv_json_string_or(json_node_get_object(item), "name", NULL),
+                name_or_id) == 0) {
             id = drv_json_string_or(json_node_get_object(item), "id", NULL);
             break;
         }
@@ -242,15 +240,14 @@ JsonObject *cli_client_lookup(CliClient *client, CliKind kind,
         g_free(escaped);
         escaped = g_uri_escape_string(id, NULL, FALSE);
     }
-    found = cli_client_getf(client, &local, "%s/%s", cli_kind_path(kind),
-                            escaped);
+    found =
+        cli_client_getf(client, &local, "%s/%s", cli_kind_path(kind), escaped);
     if (found == NULL) {
-        if (id == NULL && (g_error_matches(local, DRV_ERROR,
-                                           DRV_ERROR_NOT_FOUND) ||
-                           g_error_matches(local, DRV_ERROR,
-                                           DRV_ERROR_INVALID))) {
-            g_set_error(error, DRV_ERROR, DRV_ERROR_NOT_FOUND,
-                        "no %s named %s", cli_kind_label(kind), name_or_id);
+        if (id == NULL &&
+            (g_error_matches(local, DRV_ERROR, DRV_ERROR_NOT_FOUND) ||
+             g_error_matches(local, DRV_ERROR, DRV_ERROR_INVALID))) {
+            g_set_error(error, DRV_ERROR, DRV_ERROR_NOT_FOUND, "no %s named %s",
+                        cli_kind_label(kind), name_or_id);
         } else {
             g_propagate_error(error, g_steal_pointer(&local));
         }
@@ -262,8 +259,8 @@ JsonObject *cli_client_lookup(CliClient *client, CliKind kind,
     return found;
 }
 
-GError *cli_error_from_answer(const char *url, guint status,
-                              const char *reason, const char *data, gsize len)
+GError *cli_error_from_answer(const char *url, guint status, const char *reason,
+                              const char *data, gsize len)
 {
     g_autoptr(JsonNode) node = NULL;
     JsonObject *err = NULL;
@@ -278,8 +275,8 @@ GError *cli_error_from_answer(const char *url, guint status,
         /* the same mapping as drv_http_call: code and message verbatim */
         return g_error_new(
             DRV_ERROR,
-            drv_error_code_from_name(drv_json_string_or(err, "code", "")),
-            "%s", drv_json_string_or(err, "message", ""));
+            drv_error_code_from_name(drv_json_string_or(err, "code", "")), "%s",
+            drv_json_string_or(err, "message", ""));
     }
     return g_error_new(DRV_ERROR, DRV_ERROR_REMOTE, "%s answered HTTP %u%s%s",
                        url, status, reason && *reason ? " " : "",
@@ -353,8 +350,8 @@ CliStream *cli_client_stream_open(CliClient *client, const char *path,
     }
     soup_message_headers_replace(soup_message_get_request_headers(stream->msg),
                                  "Accept", "text/event-stream");
-    stream->input = soup_session_send(client->stream_session, stream->msg,
-                                      NULL, &local);
+    stream->input =
+        soup_session_send(client->stream_session, stream->msg, NULL, &local);
     if (stream->input == NULL) {
         cli_stream_set_io_error(error, stream->url, local);
         return NULL;

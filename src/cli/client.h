@@ -41,8 +41,7 @@ gboolean cli_client_call(CliClient *client, const char *method,
 JsonObject *cli_client_call_object(CliClient *client, const char *method,
                                    const char *path, JsonObject *body,
                                    GError **error);
-JsonObject *cli_client_get(CliClient *client, const char *path,
-                           GError **error);
+JsonObject *cli_client_get(CliClient *client, const char *path, GError **error);
 /* GET with printf-style path; path arguments must be escaped already. */
 JsonObject *cli_client_getf(CliClient *client, GError **error,
                             const char *format, ...) G_GNUC_PRINTF(3, 4);
@@ -72,8 +71,8 @@ JsonObject *cli_client_lookup(CliClient *client, CliKind kind,
  * The GError a non-2xx answer stands for: the code and message of its
  * {"error": {"code", "message"}} body verbatim, else the status.
  */
-GError *cli_error_from_answer(const char *url, guint status,
-                              const char *reason, const char *data, gsize len);
+GError *cli_error_from_answer(const char *url, guint status, const char *reason,
+                              const char *data, gsize len);
 
 /* ---- event stream ---- */
 

@@ -14,10 +14,9 @@ static const char *cluster_yes_no(JsonObject *obj, const char *member)
 
 static gboolean cluster_list(CliContext *ctx, char **argv, GError **error)
 {
-    static const char *const headers[] = {
-        "NAME",          "CPU BASELINE",  "HOSTS",   "VMS",
-        "POLICY",        "MAX OUT",       "MAX IN",  "MAX CPU",
-        NULL};
+    static const char *const headers[] = {"NAME",   "CPU BASELINE", "HOSTS",
+                                          "VMS",    "POLICY",       "MAX OUT",
+                                          "MAX IN", "MAX CPU",      NULL};
     g_auto(GStrv) rest =
         cli_parse("cluster list", "", NULL, &ctx->json, argv, 0, 0, error);
     g_autoptr(JsonObject) answer = NULL;
@@ -55,9 +54,9 @@ static gboolean cluster_list(CliContext *ctx, char **argv, GError **error)
         g_autofree char *in = g_strdup_printf(
             "%" G_GINT64_FORMAT,
             drv_json_int_or(cluster, "max_incoming_migrations", 0));
-        g_autofree char *cpu = g_strdup_printf(
-            "%" G_GINT64_FORMAT "%%",
-            drv_json_int_or(cluster, "max_cpu_percent", 0));
+        g_autofree char *cpu =
+            g_strdup_printf("%" G_GINT64_FORMAT "%%",
+                            drv_json_int_or(cluster, "max_cpu_percent", 0));
 
         cli_table_add_row(
             table, drv_json_string_or(cluster, "name", NULL),
@@ -167,9 +166,8 @@ static gboolean cluster_show(CliContext *ctx, char **argv, GError **error)
 
 static gboolean cluster_set(CliContext *ctx, char **argv, GError **error)
 {
-    g_auto(GStrv) rest =
-        cli_parse("cluster set", "CLUSTER KEY=VALUE...", NULL, &ctx->json,
-                  argv, 2, -1, error);
+    g_auto(GStrv) rest = cli_parse("cluster set", "CLUSTER KEY=VALUE...", NULL,
+                                   &ctx->json, argv, 2, -1, error);
     g_autoptr(JsonObject) body = NULL;
     g_autoptr(JsonObject) cluster = NULL;
     g_autoptr(JsonObject) updated = NULL;

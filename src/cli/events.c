@@ -31,8 +31,9 @@ static gboolean events_parse_number(const char *option, const char *text,
         return TRUE;
     }
     if (!g_ascii_string_to_unsigned(text, 10, min, G_MAXINT64, &value, NULL)) {
-        cli_usage_error(error, "%s must be a whole number, at least %" G_GUINT64_FORMAT
-                               ", not '%s'",
+        cli_usage_error(error,
+                        "%s must be a whole number, at least %" G_GUINT64_FORMAT
+                        ", not '%s'",
                         option, min, text);
         return FALSE;
     }
@@ -46,9 +47,9 @@ static gboolean events_page(CliContext *ctx, gint64 from, gint64 max,
                             GError **error)
 {
     g_autoptr(JsonObject) page = cli_client_getf(
-        ctx->client, error, "/api/events?from=%" G_GINT64_FORMAT
-                            "&max=%" G_GINT64_FORMAT,
-        from, max);
+        ctx->client, error,
+        "/api/events?from=%" G_GINT64_FORMAT "&max=%" G_GINT64_FORMAT, from,
+        max);
     g_autoptr(GPtrArray) events = NULL;
     gint64 last = from - 1;
 
@@ -146,8 +147,8 @@ static gboolean events_follow(CliContext *ctx, gint64 from, gint64 max,
 
     for (;;) {
         g_autofree char *path =
-            from >= 0 ? g_strdup_printf("/api/events/stream?from=%" G_GINT64_FORMAT,
-                                        from)
+            from >= 0 ? g_strdup_printf(
+                            "/api/events/stream?from=%" G_GINT64_FORMAT, from)
                       : g_strdup("/api/events/stream");
         g_autoptr(CliStream) stream =
             cli_client_stream_open(ctx->client, path, error);
@@ -207,9 +208,8 @@ gboolean cli_events_command(CliContext *ctx, char **argv, GError **error)
          "At most N events (default 50 without --follow)", "N"},
         {NULL},
     };
-    g_auto(GStrv) rest =
-        cli_parse("events", "[--follow] [--from N] [--max N]", entries,
-                  &ctx->json, argv, 0, 0, error);
+    g_auto(GStrv) rest = cli_parse("events", "[--follow] [--from N] [--max N]",
+                                   entries, &ctx->json, argv, 0, 0, error);
     gint64 from = -1;
     gint64 max = follow ? 0 : CLI_EVENTS_DEFAULT_MAX;
 

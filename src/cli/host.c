@@ -15,9 +15,9 @@ static char *cli_mib(JsonObject *obj, const char *member)
 
 static gboolean host_list(CliContext *ctx, char **argv, GError **error)
 {
-    static const char *const headers[] = {
-        "NAME", "STATUS", "CLUSTER", "VMS", "CPU", "FREE MEMORY", "ADDRESS",
-        NULL};
+    static const char *const headers[] = {"NAME",    "STATUS", "CLUSTER",
+                                          "VMS",     "CPU",    "FREE MEMORY",
+                                          "ADDRESS", NULL};
     g_auto(GStrv) rest =
         cli_parse("host list", "", NULL, &ctx->json, argv, 0, 0, error);
     g_autoptr(JsonObject) answer = NULL;
@@ -193,8 +193,8 @@ static gboolean host_add(CliContext *ctx, char **argv, GError **error)
         }
         json_object_set_string_member(ref, "id", id);
     }
-    host = cli_client_call_object(ctx->client, "POST", "/api/hosts", body,
-                                  error);
+    host =
+        cli_client_call_object(ctx->client, "POST", "/api/hosts", body, error);
     if (host == NULL) {
         return FALSE;
     }
@@ -218,8 +218,8 @@ static gboolean host_maintenance(CliContext *ctx, char **argv, GError **error)
          "Follow the migrations until the host is in maintenance", NULL},
         {NULL},
     };
-    g_auto(GStrv) rest = cli_parse("host maintenance", "HOST [--wait]",
-                                   entries, &ctx->json, argv, 1, 1, error);
+    g_auto(GStrv) rest = cli_parse("host maintenance", "HOST [--wait]", entries,
+                                   &ctx->json, argv, 1, 1, error);
     g_autoptr(JsonObject) host = NULL;
     g_autoptr(JsonObject) answer = NULL;
     g_autofree char *id = NULL;
@@ -244,9 +244,9 @@ static gboolean host_maintenance(CliContext *ctx, char **argv, GError **error)
     }
     correlation_id = drv_json_string_or(answer, "correlation_id", NULL);
     if (correlation_id == NULL) {
-        correlation_id = drv_json_string_or(
-            drv_json_object_or_null(answer, "maintenance"), "correlation_id",
-            NULL);
+        correlation_id =
+            drv_json_string_or(drv_json_object_or_null(answer, "maintenance"),
+                               "correlation_id", NULL);
     }
     if (wait) {
         return cli_wait_maintenance(ctx, id, name, correlation_id, error);
@@ -320,8 +320,7 @@ const CliCommand cli_host_commands[] = {
      "Add a host: its agent's URL, like http://127.0.1.1:7001"},
     {"maintenance", host_maintenance, "HOST [--wait]",
      "Move every VM away, then put the host in maintenance"},
-    {"activate", host_activate, "HOST",
-     "Bring a host back from maintenance"},
+    {"activate", host_activate, "HOST", "Bring a host back from maintenance"},
     {"remove", host_remove, "HOST", "Remove a host in maintenance"},
     {NULL},
 };

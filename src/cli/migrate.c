@@ -85,8 +85,7 @@ gboolean cli_vm_migrate(CliContext *ctx, char **argv, GError **error)
     return TRUE;
 }
 
-gboolean cli_vm_cancel_migration(CliContext *ctx, char **argv,
-                                 GError **error)
+gboolean cli_vm_cancel_migration(CliContext *ctx, char **argv, GError **error)
 {
     g_auto(GStrv) rest = cli_parse("vm cancel-migration", "VM", NULL,
                                    &ctx->json, argv, 1, 1, error);
@@ -174,11 +173,10 @@ gboolean cli_vm_targets(CliContext *ctx, char **argv, GError **error)
                                        json_node_get_string(node));
             }
         }
-        cli_table_add_row(table, name,
-                          allowed ? (g_strcmp0(best, name) == 0 ? "yes, best"
-                                                                : "yes")
-                                  : "no",
-                          cpu, free_mem, count, why->str);
+        cli_table_add_row(
+            table, name,
+            allowed ? (g_strcmp0(best, name) == 0 ? "yes, best" : "yes") : "no",
+            cpu, free_mem, count, why->str);
     }
     text = cli_table_render(table);
     fputs(text, stdout);
@@ -187,17 +185,17 @@ gboolean cli_vm_targets(CliContext *ctx, char **argv, GError **error)
 
 gboolean cli_migrations_command(CliContext *ctx, char **argv, GError **error)
 {
-    static const char *const headers[] = {
-        "ID",     "VM",     "STATE", "PROGRESS", "SOURCE", "DESTINATION",
-        "REASON", "USER",   NULL};
+    static const char *const headers[] = {"ID",       "VM",     "STATE",
+                                          "PROGRESS", "SOURCE", "DESTINATION",
+                                          "REASON",   "USER",   NULL};
     gboolean all = FALSE;
     const GOptionEntry entries[] = {
         {"all", 0, 0, G_OPTION_ARG_NONE, &all,
          "Also the finished ones (completed, failed, cancelled)", NULL},
         {NULL},
     };
-    g_auto(GStrv) rest = cli_parse("migrations", "[--all]", entries,
-                                   &ctx->json, argv, 0, 0, error);
+    g_auto(GStrv) rest = cli_parse("migrations", "[--all]", entries, &ctx->json,
+                                   argv, 0, 0, error);
     g_autoptr(JsonObject) answer = NULL;
     g_autoptr(JsonArray) shown = json_array_new();
     g_autoptr(CliTable) table = NULL;
@@ -234,19 +232,18 @@ gboolean cli_migrations_command(CliContext *ctx, char **argv, GError **error)
                           drv_json_object_or_null(mig, "progress"), "percent",
                           0));
         }
-        cli_table_add_row(
-            table, short_id, cli_ref_name(mig, "vm"), state, pct,
-            cli_ref_name(mig, "source"),
-            destination ? destination
-                        : cli_ref_name(mig, "requested_destination"),
-            drv_json_string_or(mig, "reason", NULL),
-            drv_json_string_or(mig, "user", NULL));
+        cli_table_add_row(table, short_id, cli_ref_name(mig, "vm"), state, pct,
+                          cli_ref_name(mig, "source"),
+                          destination
+                              ? destination
+                              : cli_ref_name(mig, "requested_destination"),
+                          drv_json_string_or(mig, "reason", NULL),
+                          drv_json_string_or(mig, "user", NULL));
     }
     if (ctx->json) {
         g_autoptr(JsonObject) out = json_object_new();
 
-        json_object_set_array_member(out, "migrations",
-                                     json_array_ref(shown));
+        json_object_set_array_member(out, "migrations", json_array_ref(shown));
         cli_print_object(out);
         return TRUE;
     }

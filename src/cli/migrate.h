@@ -9,8 +9,7 @@
 G_BEGIN_DECLS
 
 gboolean cli_vm_migrate(CliContext *ctx, char **argv, GError **error);
-gboolean cli_vm_cancel_migration(CliContext *ctx, char **argv,
-                                 GError **error);
+gboolean cli_vm_cancel_migration(CliContext *ctx, char **argv, GError **error);
 gboolean cli_vm_targets(CliContext *ctx, char **argv, GError **error);
 /* drover migrations [--all] */
 gboolean cli_migrations_command(CliContext *ctx, char **argv, GError **error);

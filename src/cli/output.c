@@ -229,9 +229,8 @@ char *cli_format_duration_ms(gint64 ms)
     }
     s = (ms + 500) / 1000;
     if (s < 3600) {
-        return g_strdup_printf("%" G_GINT64_FORMAT " min %" G_GINT64_FORMAT
-                               " s",
-                               s / 60, s % 60);
+        return g_strdup_printf(
+            "%" G_GINT64_FORMAT " min %" G_GINT64_FORMAT " s", s / 60, s % 60);
     }
     return g_strdup_printf("%" G_GINT64_FORMAT " h %" G_GINT64_FORMAT " min",
                            s / 3600, (s % 3600) / 60);
@@ -371,8 +370,8 @@ char *cli_migration_result_line(JsonObject *migration)
 
     return g_strdup_printf(
         "%s migrated from %s to %s in %s, downtime %s, %s transferred",
-        vm ? vm : "?", source ? source : "?",
-        destination ? destination : "?", total, downtime, moved);
+        vm ? vm : "?", source ? source : "?", destination ? destination : "?",
+        total, downtime, moved);
 }
 
 char *cli_migration_failure_line(JsonObject *migration)

@@ -14,14 +14,14 @@
 /* ---- the display ---- */
 
 typedef struct {
-    char *text;       /* last line written */
+    char *text;        /* last line written */
     gint64 written_us; /* when */
 } CliPlainLine;
 
 struct _CliProgressView {
     gboolean tty;
     guint width;
-    guint lines; /* terminal: lines of the frame on screen */
+    guint lines;       /* terminal: lines of the frame on screen */
     GHashTable *plain; /* elsewhere: migration id -> CliPlainLine */
 };
 
@@ -100,9 +100,9 @@ char *cli_progress_view_update(CliProgressView *view, GPtrArray *migrations,
         CliPlainLine *last = g_hash_table_lookup(view->plain, id);
         g_autofree char *line = cli_progress_line(mig, FALSE, 0);
 
-        if (last != NULL && (g_str_equal(last->text, line) ||
-                             now_us - last->written_us <
-                                 CLI_PLAIN_INTERVAL_US)) {
+        if (last != NULL &&
+            (g_str_equal(last->text, line) ||
+             now_us - last->written_us < CLI_PLAIN_INTERVAL_US)) {
             continue;
         }
         if (last == NULL) {
@@ -175,8 +175,8 @@ gboolean cli_wait_migration(CliContext *ctx, const char *id, GError **error)
         }
         if (!ctx->json) {
             g_ptr_array_add(list, mig);
-            cli_write(cli_progress_view_update(view, list,
-                                               g_get_monotonic_time()));
+            cli_write(
+                cli_progress_view_update(view, list, g_get_monotonic_time()));
         }
         g_usleep(CLI_POLL_MS * 1000);
     }
@@ -238,8 +238,8 @@ static gboolean cli_maintenance_stuck(GPtrArray *migrations, char **why)
 }
 
 gboolean cli_wait_maintenance(CliContext *ctx, const char *host_id,
-                              const char *host_name,
-                              const char *correlation_id, GError **error)
+                              const char *host_name, const char *correlation_id,
+                              GError **error)
 {
     g_autoptr(CliProgressView) view =
         cli_progress_view_new(ctx->tty, cli_terminal_width());

@@ -48,8 +48,8 @@ gboolean cli_wait_migration(CliContext *ctx, const char *id, GError **error);
  * at least one failed or cancelled, which names the VM and the reason.
  */
 gboolean cli_wait_maintenance(CliContext *ctx, const char *host_id,
-                              const char *host_name,
-                              const char *correlation_id, GError **error);
+                              const char *host_name, const char *correlation_id,
+                              GError **error);
 
 /*
  * Poll VM @vm_id until its status is @want ("up", "down").  A start that

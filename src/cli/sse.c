@@ -6,8 +6,8 @@
 
 struct _CliSseParser {
     gsize max_event;
-    GString *line;    /* the unfinished line */
-    GString *data;    /* data lines of the event being read */
+    GString *line; /* the unfinished line */
+    GString *data; /* data lines of the event being read */
     gboolean has_data;
     char *event;
     char *id;
@@ -111,8 +111,8 @@ static void cli_sse_line(CliSseParser *parser, const char *line, gsize len)
     /* "retry" and unknown fields are ignored */
 }
 
-gboolean cli_sse_parser_feed(CliSseParser *parser, const char *data,
-                             gsize len, GError **error)
+gboolean cli_sse_parser_feed(CliSseParser *parser, const char *data, gsize len,
+                             GError **error)
 {
     if (parser->failed) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_TOO_LARGE,

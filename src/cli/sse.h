@@ -33,8 +33,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CliSseParser, cli_sse_parser_free)
  * Take the next @len bytes of the stream.  Fails (DRV_ERROR_TOO_LARGE)
  * once a line or an event outgrows the bound; the parser is then spent.
  */
-gboolean cli_sse_parser_feed(CliSseParser *parser, const char *data,
-                             gsize len, GError **error);
+gboolean cli_sse_parser_feed(CliSseParser *parser, const char *data, gsize len,
+                             GError **error);
 /* The next complete event, or NULL. */
 CliSseEvent *cli_sse_parser_pop(CliSseParser *parser);
 /* Comment lines seen so far (keep-alives). */

@@ -37,8 +37,8 @@ static char *vm_host_text(JsonObject *vm)
 
 static gboolean vm_list(CliContext *ctx, char **argv, GError **error)
 {
-    static const char *const headers[] = {
-        "NAME", "STATUS", "HOST", "MEMORY", "VCPUS", "PRIORITY", "CPU", NULL};
+    static const char *const headers[] = {"NAME",  "STATUS",   "HOST", "MEMORY",
+                                          "VCPUS", "PRIORITY", "CPU",  NULL};
     g_auto(GStrv) rest =
         cli_parse("vm list", "", NULL, &ctx->json, argv, 0, 0, error);
     g_autoptr(JsonObject) answer = NULL;
@@ -193,14 +193,13 @@ static gboolean vm_show(CliContext *ctx, char **argv, GError **error)
         g_autofree char *pct =
             cli_format_percent(drv_json_double_or(mig, "progress", 0));
 
-        cli_kv_addf(kv, "migration", "%s %s, %s -> %s (id %s)",
-                    drv_json_string_or(mig, "state", "?"), pct,
-                    cli_ref_name(mig, "source") ? cli_ref_name(mig, "source")
-                                                : "?",
-                    cli_ref_name(mig, "destination")
-                        ? cli_ref_name(mig, "destination")
-                        : "?",
-                    drv_json_string_or(mig, "id", "?"));
+        cli_kv_addf(
+            kv, "migration", "%s %s, %s -> %s (id %s)",
+            drv_json_string_or(mig, "state", "?"), pct,
+            cli_ref_name(mig, "source") ? cli_ref_name(mig, "source") : "?",
+            cli_ref_name(mig, "destination") ? cli_ref_name(mig, "destination")
+                                             : "?",
+            drv_json_string_or(mig, "id", "?"));
     }
     cli_kv_add(kv, "created", drv_json_string_or(vm, "created", NULL));
     text = cli_kv_render(kv);
@@ -254,10 +253,9 @@ static gboolean vm_create(CliContext *ctx, char **argv, GError **error)
     cluster = drv_json_object_or_null(body, "cluster");
     if (drv_json_string_or(cluster, "name", NULL) != NULL) {
         g_autofree char *id = NULL;
-        g_autoptr(JsonObject) found =
-            cli_client_lookup(ctx->client, CLI_KIND_CLUSTER,
-                              drv_json_string_or(cluster, "name", NULL), &id,
-                              error);
+        g_autoptr(JsonObject) found = cli_client_lookup(
+            ctx->client, CLI_KIND_CLUSTER,
+            drv_json_string_or(cluster, "name", NULL), &id, error);
 
         if (found == NULL) {
             return FALSE;
@@ -361,12 +359,11 @@ static gboolean vm_stop(CliContext *ctx, char **argv, GError **error)
     const GOptionEntry entries[] = {
         {"force", 0, 0, G_OPTION_ARG_NONE, &force,
          "Destroy at once instead of an ACPI shutdown", NULL},
-        {"wait", 0, 0, G_OPTION_ARG_NONE, &wait, "Wait until it is down",
-         NULL},
+        {"wait", 0, 0, G_OPTION_ARG_NONE, &wait, "Wait until it is down", NULL},
         {NULL},
     };
-    g_auto(GStrv) rest = cli_parse("vm stop", "VM [--force] [--wait]",
-                                   entries, &ctx->json, argv, 1, 1, error);
+    g_auto(GStrv) rest = cli_parse("vm stop", "VM [--force] [--wait]", entries,
+                                   &ctx->json, argv, 1, 1, error);
     g_autoptr(JsonObject) body = json_object_new();
 
     if (rest == NULL) {

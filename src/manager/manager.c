@@ -134,10 +134,9 @@ static gboolean mgr_housekeeping(gpointer user_data)
     GHashTableIter iter;
     gpointer value;
 
-    if (!mgr_store_prune_events(mgr->store, mgr->config->events_kept,
-                                &error) ||
-        !mgr_store_prune_migrations(mgr->store,
-                                    mgr->config->migration_history, &error)) {
+    if (!mgr_store_prune_events(mgr->store, mgr->config->events_kept, &error) ||
+        !mgr_store_prune_migrations(mgr->store, mgr->config->migration_history,
+                                    &error)) {
         g_warning("cannot prune the store: %s", error->message);
     }
     g_hash_table_iter_init(&iter, mgr->migrations);
@@ -149,8 +148,7 @@ static gboolean mgr_housekeeping(gpointer user_data)
     g_ptr_array_sort(ended, mgr_compare_seq);
     for (guint i = 0; i + mgr->config->migration_history < ended->len; i++) {
         g_hash_table_remove(mgr->migrations,
-                            ((MgrMigration *)g_ptr_array_index(ended, i))
-                                ->id);
+                            ((MgrMigration *)g_ptr_array_index(ended, i))->id);
     }
     return G_SOURCE_CONTINUE;
 }
@@ -170,8 +168,8 @@ gboolean mgr_start(Mgr *mgr, GError **error)
     mgr_queue_resume(mgr->queue);
     mgr->maintenance_timer = g_timeout_add_seconds(MGR_MAINTENANCE_TICK_S,
                                                    mgr_maintenance_tick, mgr);
-    mgr->housekeeping_timer = g_timeout_add_seconds(MGR_HOUSEKEEPING_S,
-                                                    mgr_housekeeping, mgr);
+    mgr->housekeeping_timer =
+        g_timeout_add_seconds(MGR_HOUSEKEEPING_S, mgr_housekeeping, mgr);
     mgr_housekeeping(mgr);
     if (!drv_http_server_listen(mgr->server, mgr->config->listen, error)) {
         g_prefix_error(error, "cannot listen on %s: ", mgr->config->listen);

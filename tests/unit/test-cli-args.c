@@ -30,7 +30,7 @@ static void test_disk(void)
          "\"format\":\"raw\"}"},
     };
     const char *bad[] = {
-        "shared", "shared:", ":web1.img", "shared:web1.img:vmdk",
+        "shared",        "shared:", ":web1.img", "shared:web1.img:vmdk",
         "shared::qcow2", "",
     };
 
@@ -110,7 +110,8 @@ static void test_cluster_settings_errors(void)
         {"max_cpu_percent=lots", "'max_cpu_percent' must be a whole number"},
         {"max_cpu_percent=-1", "'max_cpu_percent' must be a whole number"},
         {"max_cpu_percent=", "'max_cpu_percent' must be a whole number"},
-        {"migration.post_copy=maybe", "'migration.post_copy' must be true or false"},
+        {"migration.post_copy=maybe",
+         "'migration.post_copy' must be true or false"},
         {"cpu_baseline=", "'cpu_baseline' needs a value"},
     };
 
@@ -126,8 +127,7 @@ static void test_cluster_settings_errors(void)
         }
     }
     {
-        const char *twice[] = {"max_cpu_percent=1", "max_cpu_percent=2",
-                               NULL};
+        const char *twice[] = {"max_cpu_percent=1", "max_cpu_percent=2", NULL};
         const char *none[] = {NULL};
         g_autoptr(GError) a = NULL;
         g_autoptr(GError) b = NULL;
@@ -214,8 +214,8 @@ static void test_vm_create_file(void)
 {
     g_autofree char *dir = g_dir_make_tmp("test-cli-args-XXXXXX", NULL);
     g_autofree char *path = g_build_filename(dir, "spec.json", NULL);
-    const char *argv[] = {"create",       "--file", path, "--memory", "256",
-                          "--migration-mode", "disabled", NULL};
+    const char *argv[] = {"create", "--file",           path,       "--memory",
+                          "256",    "--migration-mode", "disabled", NULL};
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = NULL;
     g_autofree char *text = NULL;
@@ -292,8 +292,8 @@ static void test_vm_create_errors(void)
             g_assert_true(error->domain != G_OPTION_ERROR);
         }
         if (!g_str_has_prefix(error->message, cases[i].message)) {
-            g_error("case %u: '%s' does not start with '%s'", i,
-                    error->message, cases[i].message);
+            g_error("case %u: '%s' does not start with '%s'", i, error->message,
+                    cases[i].message);
         }
     }
 }

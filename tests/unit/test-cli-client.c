@@ -85,9 +85,8 @@ static void fake_handler(SoupServer *server, SoupServerMessage *msg,
                            "2}\n\n";
 
         soup_server_message_set_status(msg, 200, NULL);
-        soup_server_message_set_response(msg, "text/event-stream",
-                                         SOUP_MEMORY_STATIC, text,
-                                         strlen(text));
+        soup_server_message_set_response(
+            msg, "text/event-stream", SOUP_MEMORY_STATIC, text, strlen(text));
     } else if (g_str_equal(path, "/api/busy/stream")) {
         fake_reply(msg, 409,
                    "{\"error\": {\"code\": \"busy\", \"message\": \"too many "
@@ -106,9 +105,8 @@ static gpointer fake_thread(gpointer data)
     g_main_context_push_thread_default(fake->context);
     fake->server = soup_server_new(NULL, NULL);
     soup_server_add_handler(fake->server, NULL, fake_handler, fake, NULL);
-    g_assert_true(soup_server_listen_local(fake->server, 0,
-                                           SOUP_SERVER_LISTEN_IPV4_ONLY,
-                                           &error));
+    g_assert_true(soup_server_listen_local(
+        fake->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
     g_assert_no_error(error);
     uris = soup_server_get_uris(fake->server);
     fake->port = (guint)g_uri_get_port(uris->data);
@@ -208,8 +206,8 @@ static void test_errors_verbatim(void)
     g_autoptr(GError) not_object = NULL;
     g_autoptr(JsonNode) node = NULL;
 
-    g_assert_false(cli_client_call(client, "POST", "/api/vms/v1/migrate",
-                                   NULL, NULL, &refused));
+    g_assert_false(cli_client_call(client, "POST", "/api/vms/v1/migrate", NULL,
+                                   NULL, &refused));
     g_assert_error(refused, DRV_ERROR, DRV_ERROR_REFUSED);
     g_assert_cmpstr(refused->message, ==,
                     "host2 cannot take VM web1: it has 100 MiB free");

@@ -107,10 +107,18 @@ static void test_duration(void)
         gint64 ms;
         const char *text;
     } cases[] = {
-        {0, "0 ms"},        {21, "21 ms"},           {999, "999 ms"},
-        {1000, "1.0 s"},    {1300, "1.3 s"},         {1349, "1.3 s"},
-        {1350, "1.4 s"},    {59949, "59.9 s"},       {59960, "1 min 0 s"},
-        {125000, "2 min 5 s"}, {3599499, "59 min 59 s"}, {3780000, "1 h 3 min"},
+        {0, "0 ms"},
+        {21, "21 ms"},
+        {999, "999 ms"},
+        {1000, "1.0 s"},
+        {1300, "1.3 s"},
+        {1349, "1.3 s"},
+        {1350, "1.4 s"},
+        {59949, "59.9 s"},
+        {59960, "1 min 0 s"},
+        {125000, "2 min 5 s"},
+        {3599499, "59 min 59 s"},
+        {3780000, "1 h 3 min"},
         {-1, "unknown"},
     };
 
@@ -141,38 +149,37 @@ static void test_throughput_percent(void)
     g_assert_cmpstr(g, ==, "0.0%");
 }
 
-#define RUNNING                                                                \
-    "{\"id\": \"m1\", \"vm\": {\"id\": \"v\", \"name\": \"web1\"},"           \
-    " \"state\": \"running\", \"source\": {\"name\": \"host1\"},"              \
-    " \"destination\": {\"name\": \"host2\"},"                                 \
-    " \"progress\": {\"percent\": 42.5, \"transferred_bytes\": 64171212,"      \
+#define RUNNING                                                           \
+    "{\"id\": \"m1\", \"vm\": {\"id\": \"v\", \"name\": \"web1\"},"       \
+    " \"state\": \"running\", \"source\": {\"name\": \"host1\"},"         \
+    " \"destination\": {\"name\": \"host2\"},"                            \
+    " \"progress\": {\"percent\": 42.5, \"transferred_bytes\": 64171212," \
     " \"throughput_mbps\": 812.3, \"pass\": 2}}"
 
 static void test_progress_plain(void)
 {
     g_autoptr(JsonObject) running = parse(RUNNING);
-    g_autoptr(JsonObject) queued = parse(
-        "{\"vm\": {\"name\": \"web1\"}, \"state\": \"queued\", "
-        "\"progress\": null}");
+    g_autoptr(JsonObject) queued =
+        parse("{\"vm\": {\"name\": \"web1\"}, \"state\": \"queued\", "
+              "\"progress\": null}");
     g_autofree char *a = cli_progress_line(running, FALSE, 0);
     g_autofree char *b = cli_progress_line(queued, FALSE, 0);
 
     g_assert_cmpstr(
-        a, ==,
-        "web1: running 42.5%, 61.2 MiB transferred, 812 Mbit/s, pass 2");
+        a, ==, "web1: running 42.5%, 61.2 MiB transferred, 812 Mbit/s, pass 2");
     g_assert_cmpstr(b, ==, "web1: queued");
 }
 
 static void test_progress_bar(void)
 {
     g_autoptr(JsonObject) running = parse(RUNNING);
-    g_autoptr(JsonObject) done = parse(
-        "{\"vm\": {\"name\": \"web1\"}, \"state\": \"completed\", "
-        "\"progress\": {\"percent\": 99, \"transferred_bytes\": 0, "
-        "\"throughput_mbps\": 0, \"pass\": 3}}");
-    g_autoptr(JsonObject) empty = parse(
-        "{\"vm\": {\"name\": \"web1\"}, \"state\": \"running\", "
-        "\"progress\": {\"percent\": 0}}");
+    g_autoptr(JsonObject) done =
+        parse("{\"vm\": {\"name\": \"web1\"}, \"state\": \"completed\", "
+              "\"progress\": {\"percent\": 99, \"transferred_bytes\": 0, "
+              "\"throughput_mbps\": 0, \"pass\": 3}}");
+    g_autoptr(JsonObject) empty =
+        parse("{\"vm\": {\"name\": \"web1\"}, \"state\": \"running\", "
+              "\"progress\": {\"percent\": 0}}");
     g_autofree char *a = cli_progress_line(running, TRUE, 80);
     g_autofree char *b = cli_progress_line(running, TRUE, 20);
     g_autofree char *c = cli_progress_line(done, TRUE, 200);
@@ -181,7 +188,8 @@ static void test_progress_bar(void)
 
     /* 80 columns: the bar takes what the text leaves */
     g_assert_cmpuint(strlen(a), ==, 80);
-    g_assert_true(g_str_has_prefix(a, "web1 running [===========>                ]"));
+    g_assert_true(
+        g_str_has_prefix(a, "web1 running [===========>                ]"));
     g_assert_true(g_str_has_suffix(a, tail));
     /* too narrow: the bar keeps its minimum of 10 */
     g_assert_true(g_str_has_prefix(b, "web1 running [====>     ]"));
@@ -197,9 +205,9 @@ static void test_progress_view_tty(void)
 {
     g_autoptr(CliProgressView) view = cli_progress_view_new(TRUE, 81);
     g_autoptr(JsonObject) one = parse(RUNNING);
-    g_autoptr(JsonObject) two = parse(
-        "{\"id\": \"m2\", \"vm\": {\"name\": \"db1\"}, \"state\": "
-        "\"queued\"}");
+    g_autoptr(JsonObject) two =
+        parse("{\"id\": \"m2\", \"vm\": {\"name\": \"db1\"}, \"state\": "
+              "\"queued\"}");
     g_autoptr(GPtrArray) list = g_ptr_array_new();
     g_autofree char *bar1 = cli_progress_line(one, TRUE, 80);
     g_autofree char *bar2 = cli_progress_line(two, TRUE, 80);
@@ -232,9 +240,9 @@ static void test_progress_view_plain(void)
 {
     g_autoptr(CliProgressView) view = cli_progress_view_new(FALSE, 80);
     g_autoptr(JsonObject) one = parse(RUNNING);
-    g_autoptr(JsonObject) later = parse(
-        "{\"id\": \"m1\", \"vm\": {\"name\": \"web1\"}, \"state\": "
-        "\"running\", \"progress\": {\"percent\": 50, \"pass\": 2}}");
+    g_autoptr(JsonObject) later =
+        parse("{\"id\": \"m1\", \"vm\": {\"name\": \"web1\"}, \"state\": "
+              "\"running\", \"progress\": {\"percent\": 50, \"pass\": 2}}");
     g_autoptr(GPtrArray) list = g_ptr_array_new();
     g_autofree char *a = NULL;
     g_autofree char *b = NULL;
@@ -255,8 +263,8 @@ static void test_progress_view_plain(void)
     c = cli_progress_view_update(view, list, 1000 + G_USEC_PER_SEC / 2);
     g_assert_cmpstr(c, ==, "");
     d = cli_progress_view_update(view, list, 1000 + G_USEC_PER_SEC);
-    g_assert_cmpstr(
-        d, ==, "web1: running 50.0%, 0 B transferred, 0 Mbit/s, pass 2\n");
+    g_assert_cmpstr(d, ==,
+                    "web1: running 50.0%, 0 B transferred, 0 Mbit/s, pass 2\n");
     end = cli_progress_view_finish(view);
     g_assert_cmpstr(end, ==, "");
 }
@@ -269,11 +277,11 @@ static void test_result_line(void)
         "\"destination\": {\"id\": \"b\", \"name\": \"host2\"}, "
         "\"result\": {\"status\": \"completed\", \"total_time_ms\": 1300, "
         "\"downtime_ms\": 21, \"transferred_bytes\": 102131302}}");
-    g_autoptr(JsonObject) partial = parse(
-        "{\"vm\": {\"id\": \"v1\"}, \"state\": \"completed\", "
-        "\"source\": {\"name\": \"host1\"}, \"destination\": null, "
-        "\"progress\": {\"transferred_bytes\": 2048}, "
-        "\"result\": {\"total_time_ms\": 61000, \"downtime_ms\": -1}}");
+    g_autoptr(JsonObject) partial =
+        parse("{\"vm\": {\"id\": \"v1\"}, \"state\": \"completed\", "
+              "\"source\": {\"name\": \"host1\"}, \"destination\": null, "
+              "\"progress\": {\"transferred_bytes\": 2048}, "
+              "\"result\": {\"total_time_ms\": 61000, \"downtime_ms\": -1}}");
     g_autofree char *a = cli_migration_result_line(mig);
     g_autofree char *b = cli_migration_result_line(partial);
 
@@ -287,18 +295,18 @@ static void test_result_line(void)
 
 static void test_failure_line(void)
 {
-    g_autoptr(JsonObject) failed = parse(
-        "{\"vm\": {\"name\": \"web1\"}, \"state\": \"failed\", "
-        "\"source\": {\"name\": \"host1\"}, \"destination\": {\"name\": "
-        "\"host2\"}, \"error\": {\"code\": \"insufficient_memory\", "
-        "\"message\": \"host2 has 100 MiB free; web1 needs 192 MiB\"}}");
+    g_autoptr(JsonObject) failed =
+        parse("{\"vm\": {\"name\": \"web1\"}, \"state\": \"failed\", "
+              "\"source\": {\"name\": \"host1\"}, \"destination\": {\"name\": "
+              "\"host2\"}, \"error\": {\"code\": \"insufficient_memory\", "
+              "\"message\": \"host2 has 100 MiB free; web1 needs 192 MiB\"}}");
     g_autoptr(JsonObject) cancelled = parse(
         "{\"vm\": {\"name\": \"web1\"}, \"state\": \"cancelled\", "
         "\"source\": {\"name\": \"host1\"}, \"destination\": null, "
         "\"requested_destination\": {\"name\": \"host3\"}, \"error\": null}");
-    g_autoptr(JsonObject) from_result = parse(
-        "{\"vm\": {\"name\": \"web1\"}, \"state\": \"failed\", "
-        "\"result\": {\"reason\": \"QEMU quit\"}}");
+    g_autoptr(JsonObject) from_result =
+        parse("{\"vm\": {\"name\": \"web1\"}, \"state\": \"failed\", "
+              "\"result\": {\"reason\": \"QEMU quit\"}}");
     g_autofree char *a = cli_migration_failure_line(failed);
     g_autofree char *b = cli_migration_failure_line(cancelled);
     g_autofree char *c = cli_migration_failure_line(from_result);
@@ -332,8 +340,7 @@ static void test_event_line(void)
                     "2026-11-23T10:00:00Z  info     vm_migration_done    "
                     "     VM web1 migrated from host1 to host2 in 1.3 s "
                     "(downtime 21 ms)  (alice)");
-    g_assert_cmpstr(b, ==,
-                    "-  -        host_up                     (-)");
+    g_assert_cmpstr(b, ==, "-  -        host_up                     (-)");
 }
 
 static void test_error_line(void)
