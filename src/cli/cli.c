@@ -83,7 +83,10 @@ GStrv cli_parse(const char *name, const char *params,
     if (json != NULL) {
         g_option_context_add_main_entries(context, json_entries, NULL);
     }
-    /* the "Usage:" line of --help names the program by its prgname */
+    /*
+     * The "Usage:" line of --help names the program by its prgname.  A
+     * process parses one command only, so this is its last name.
+     */
     g_set_prgname(prgname);
     if (!g_option_context_parse_strv(context, &args, error)) {
         g_strv_builder_unref(positional);

@@ -95,7 +95,8 @@ static gboolean cli_main_run(int argc, char **argv, GError **error)
     }
     ctx.client = client;
     ctx.json = json;
-    ctx.tty = isatty(STDOUT_FILENO);
+    /* bars redrawn in place need a terminal that moves its cursor */
+    ctx.tty = isatty(STDOUT_FILENO) && g_strcmp0(g_getenv("TERM"), "dumb") != 0;
     if (g_str_equal(group, "host")) {
         return cli_dispatch(&ctx, "host", cli_host_commands, args + 2, error);
     }

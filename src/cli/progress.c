@@ -38,7 +38,7 @@ CliProgressView *cli_progress_view_new(gboolean tty, guint width)
     CliProgressView *view = g_new0(CliProgressView, 1);
 
     view->tty = tty;
-    view->width = width ? width : 80;
+    view->width = MAX(width ? width : 80, 2);
     view->plain = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                         cli_plain_line_free);
     return view;
@@ -76,8 +76,17 @@ static void cli_progress_view_draw(CliProgressView *view, GString *out,
         if (i < migrations->len) {
             g_autofree char *line = cli_progress_line(
                 g_ptr_array_index(migrations, i), TRUE, view->width - 1);
+            glong chars = g_utf8_strlen(line, -1);
 
-            g_string_append(out, line);
+            /* a wrapped line would break the redraw: cut it instead */
+            if (chars > (glong)view->width - 1) {
+                g_autofree char *cut =
+                    g_utf8_substring(line, 0, (glong)view->width - 1);
+
+                g_string_append(out, cut);
+            } else {
+                g_string_append(out, line);
+            }
         }
     }
     view->lines = lines;
@@ -200,8 +209,12 @@ static GPtrArray *cli_migrations_of(JsonObject *list,
             continue;
         }
         mig = json_node_get_object(node);
-        if (g_strcmp0(drv_json_string_or(mig, "correlation_id", NULL),
-                      correlation_id) == 0) {
+        /* without an id from the server, the host's maintenance moves */
+        if (correlation_id != NULL
+                ? g_strcmp0(drv_json_string_or(mig, "correlation_id", NULL),
+                            correlation_id) == 0
+                : g_strcmp0(drv_json_string_or(mig, "reason", NULL),
+                            "maintenance") == 0) {
             g_ptr_array_add(out, json_object_ref(mig));
         }
     }

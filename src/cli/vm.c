@@ -222,12 +222,17 @@ static gboolean vm_resolve_pins(CliContext *ctx, JsonObject *body,
     names = json_array_new();
     json_object_set_array_member(body, "pinned_hosts", names);
     for (guint i = 0; i < json_array_get_length(pins); i++) {
-        const char *pin = json_array_get_string_element(pins, i);
+        JsonNode *node = json_array_get_element(pins, i);
         g_autoptr(JsonObject) host = NULL;
+        const char *pin;
 
-        if (pin == NULL) {
+        if (!JSON_NODE_HOLDS_VALUE(node) ||
+            json_node_get_value_type(node) != G_TYPE_STRING) {
+            /* not a name: the server says what is wrong with it */
+            json_array_add_element(names, json_node_copy(node));
             continue;
         }
+        pin = json_node_get_string(node);
         host = cli_client_lookup(ctx->client, CLI_KIND_HOST, pin, NULL, error);
         if (host == NULL) {
             return FALSE;

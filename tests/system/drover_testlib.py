@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 import uuid
 
+# Tests use their own ports, so that a demo (7001, 8080) can keep running.
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DROVER_BUILD_DIR", os.path.join(REPO, "build"))
 AGENT_BIN = os.path.join(BUILD, "src", "agent", "drover-agent")
@@ -105,7 +106,7 @@ class Agent:
     """One drover-agent process acting as a host."""
 
     def __init__(self, workdir, index, shared_dir, name=None, extra=None,
-                 storage=None, networks=None, hooks=True, port=7001):
+                 storage=None, networks=None, hooks=True, port=17001):
         self.index = index
         self.name = name or "host%d" % index
         self.addr = "127.0.1.%d" % index
@@ -285,7 +286,7 @@ CLI_BIN = os.path.join(BUILD, "src", "cli", "drover")
 class Manager:
     """One droverd process with its own store."""
 
-    def __init__(self, workdir, port=8080, extra=None):
+    def __init__(self, workdir, port=18080, extra=None):
         self.dir = os.path.join(workdir, "manager")
         os.makedirs(self.dir, exist_ok=True)
         self.url = "http://127.0.0.1:%d" % port

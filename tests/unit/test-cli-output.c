@@ -236,6 +236,19 @@ static void test_progress_view_tty(void)
     g_assert_cmpstr(end, ==, "\n");
 }
 
+static void test_progress_view_narrow(void)
+{
+    g_autoptr(CliProgressView) view = cli_progress_view_new(TRUE, 31);
+    g_autoptr(JsonObject) one = parse(RUNNING);
+    g_autoptr(GPtrArray) list = g_ptr_array_new();
+    g_autofree char *text = NULL;
+
+    /* never wider than the terminal less a column, or the redraw breaks */
+    g_ptr_array_add(list, one);
+    text = cli_progress_view_update(view, list, 0);
+    g_assert_cmpstr(text, ==, "\r\033[Kweb1 running [====>     ]  42.");
+}
+
 static void test_progress_view_plain(void)
 {
     g_autoptr(CliProgressView) view = cli_progress_view_new(FALSE, 80);
@@ -387,6 +400,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/output/progress-plain", test_progress_plain);
     g_test_add_func("/cli/output/progress-bar", test_progress_bar);
     g_test_add_func("/cli/output/progress-view-tty", test_progress_view_tty);
+    g_test_add_func("/cli/output/progress-view-narrow",
+                    test_progress_view_narrow);
     g_test_add_func("/cli/output/progress-view-plain",
                     test_progress_view_plain);
     g_test_add_func("/cli/output/result-line", test_result_line);
