@@ -26,7 +26,7 @@ typedef struct {
     gint64 failing_since_us;
     gint64 next_evacuation_us;
     GHashTable *running; /* ids of the VMs this agent last ran */
-    GHashTable *flagged; /* "vm-id" flagged as out of place here */
+    GHashTable *flagged; /* "code:vm-id" reported as out of place here */
 } MgrHostPoll;
 
 struct _MgrMonitor {
@@ -257,18 +257,23 @@ static void mgr_monitor_update_status(MgrHostPoll *poll, MgrHost *host)
 
 /* ---- VM placement ---- */
 
-/* Report an out-of-place VM once, until it goes away. */
-static void mgr_monitor_flag(MgrHostPoll *poll, MgrHost *host,
-                             const char *vm_id, const char *vm_name,
-                             const char *code, const char *message)
+/*
+ * Report an out-of-place VM once for as long as it stays so; by code, so
+ * that learning more (unexpected, then on two hosts) is reported too.
+ * @current collects what this poll found.
+ */
+static void mgr_monitor_flag(MgrHostPoll *poll, GHashTable *current,
+                             MgrHost *host, const char *vm_id, const char *code,
+                             const char *message)
 {
-    if (g_hash_table_contains(poll->flagged, vm_id)) {
-        return;
+    char *key = g_strdup_printf("%s:%s", code, vm_id);
+
+    if (!g_hash_table_contains(poll->flagged, key)) {
+        mgr_event(poll->mgr, MGR_SEVERITY_ERROR, code, NULL, NULL,
+                  g_hash_table_contains(poll->mgr->vms, vm_id) ? vm_id : NULL,
+                  host->id, NULL, NULL, "%s", message);
     }
-    g_hash_table_add(poll->flagged, g_strdup(vm_id));
-    mgr_event(poll->mgr, MGR_SEVERITY_ERROR, code, NULL, NULL,
-              g_hash_table_contains(poll->mgr->vms, vm_id) ? vm_id : NULL,
-              host->id, NULL, NULL, "%s", message);
+    g_hash_table_add(current, key);
 }
 
 static void mgr_monitor_on_cleared(GObject *source, GAsyncResult *result,
@@ -373,7 +378,6 @@ static void mgr_monitor_reconcile(MgrHostPoll *poll, MgrHost *host,
             g_strcmp0(mig->destination_host_id, host->id) == 0) {
             continue;
         }
-        g_hash_table_add(flagged, g_strdup(id));
         other = vm && vm->host_id ? g_hash_table_lookup(mgr->hosts, vm->host_id)
                                   : NULL;
         if (vm == NULL) {
@@ -381,35 +385,28 @@ static void mgr_monitor_reconcile(MgrHostPoll *poll, MgrHost *host,
                                       "drover does not know it; it is "
                                       "left alone",
                                       name, id, host->name);
-            mgr_monitor_flag(poll, host, id, name, "vm_unexpected_host",
+            mgr_monitor_flag(poll, flagged, host, id, "vm_unexpected_host",
                              message);
         } else if (other != NULL &&
                    mgr_monitor_runs_elsewhere(mgr->monitor, id, host->id)) {
             message = g_strdup_printf("VM %s runs on two hosts: %s (where "
                                       "drover placed it) and %s",
                                       vm->spec->name, other->name, host->name);
-            mgr_monitor_flag(poll, host, id, name, "vm_on_two_hosts", message);
+            mgr_monitor_flag(poll, flagged, host, id, "vm_on_two_hosts",
+                             message);
         } else {
             message = g_strdup_printf("VM %s runs on host %s, where drover "
                                       "did not place it (%s); it is not "
                                       "adopted",
                                       vm->spec->name, host->name,
                                       other ? other->name : "it is down");
-            mgr_monitor_flag(poll, host, id, name, "vm_unexpected_host",
+            mgr_monitor_flag(poll, flagged, host, id, "vm_unexpected_host",
                              message);
         }
     }
-    /* forget flags of VMs that are no longer out of place here */
-    g_hash_table_remove_all(poll->flagged);
-    {
-        GHashTableIter iter;
-        gpointer key;
-
-        g_hash_table_iter_init(&iter, flagged);
-        while (g_hash_table_iter_next(&iter, &key, NULL)) {
-            g_hash_table_add(poll->flagged, g_strdup(key));
-        }
-    }
+    /* what is no longer out of place is forgotten */
+    g_hash_table_unref(poll->flagged);
+    poll->flagged = g_steal_pointer(&flagged);
     mine = mgr_host_vms(mgr, host->id);
     for (guint i = 0; i < mine->len; i++) {
         MgrVm *vm = g_ptr_array_index(mine, i);
