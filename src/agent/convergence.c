@@ -10,29 +10,40 @@ void agent_migration_params_clear(AgentMigrationParams *params)
     memset(params, 0, sizeof(*params));
 }
 
+static gboolean agent_params_tristate(JsonObject *request, const char *member,
+                                      DrvTristate *out, GError **error)
+{
+    gboolean value = FALSE;
+
+    *out = DRV_TRISTATE_INHERIT;
+    if (!json_object_has_member(request, member)) {
+        return TRUE;
+    }
+    if (!drv_json_get_bool(request, "migrate", member, TRUE, &value, error)) {
+        return FALSE;
+    }
+    *out = value ? DRV_TRISTATE_TRUE : DRV_TRISTATE_FALSE;
+    return TRUE;
+}
+
 gboolean agent_migration_params_parse(JsonObject *request,
                                       AgentMigrationParams *params,
                                       GError **error)
 {
-    const char *policy = "manual";
     gint64 downtime = 0;
     gint64 bandwidth = 0;
     gint64 after = 0;
     gint64 timeout = 0;
-    gboolean auto_converge = FALSE;
-    gboolean compression = FALSE;
     gboolean post_copy = FALSE;
 
-    if (!drv_json_get_string(request, "migrate", "policy", FALSE, &policy,
-                             error) ||
-        !drv_json_get_int(request, "migrate", "downtime_ms", FALSE, 1, 60000,
+    if (!drv_json_get_int(request, "migrate", "downtime_ms", FALSE, 1, 60000,
                           &downtime, error) ||
         !drv_json_get_int(request, "migrate", "bandwidth_mbps", FALSE, 1,
                           1000000, &bandwidth, error) ||
-        !drv_json_get_bool(request, "migrate", "auto_converge", FALSE,
-                           &auto_converge, error) ||
-        !drv_json_get_bool(request, "migrate", "compression", FALSE,
-                           &compression, error) ||
+        !agent_params_tristate(request, "auto_converge", &params->auto_converge,
+                               error) ||
+        !agent_params_tristate(request, "compression", &params->compression,
+                               error) ||
         !drv_json_get_bool(request, "migrate", "post_copy", FALSE, &post_copy,
                            error) ||
         !drv_json_get_int(request, "migrate", "post_copy_after_passes", FALSE,
@@ -41,37 +52,51 @@ gboolean agent_migration_params_parse(JsonObject *request,
                           &timeout, error)) {
         return FALSE;
     }
-    if (!drv_name_is_valid(policy)) {
-        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
-                    "migrate: 'policy' must be a name, not '%s'", policy);
-        return FALSE;
-    }
     if (after > 0 && !post_copy) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
                     "migrate: 'post_copy_after_passes' needs "
                     "\"post_copy\": true");
         return FALSE;
     }
-    params->policy = g_strdup(policy);
     params->downtime_ms = (guint)downtime;
     params->bandwidth_mbps = (guint)bandwidth;
-    params->auto_converge = auto_converge;
-    params->compression = compression;
     params->post_copy = post_copy;
     params->post_copy_after_passes = (guint)after;
     params->timeout_s = (guint)timeout;
     return TRUE;
 }
 
+static void agent_params_set_tristate(JsonObject *out, const char *member,
+                                      DrvTristate value)
+{
+    if (value == DRV_TRISTATE_INHERIT) {
+        json_object_set_string_member(out, member, "policy");
+    } else {
+        json_object_set_boolean_member(out, member, value == DRV_TRISTATE_TRUE);
+    }
+}
+
+static DrvTristate agent_params_get_tristate(JsonObject *obj,
+                                             const char *member)
+{
+    JsonNode *node = json_object_get_member(obj, member);
+
+    if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+        json_node_get_value_type(node) != G_TYPE_BOOLEAN) {
+        return DRV_TRISTATE_INHERIT;
+    }
+    return json_node_get_boolean(node) ? DRV_TRISTATE_TRUE : DRV_TRISTATE_FALSE;
+}
+
 void agent_migration_params_to_json(const AgentMigrationParams *params,
                                     JsonObject *out)
 {
     json_object_set_string_member(out, "policy",
-                                  params->policy ? params->policy : "manual");
+                                  params->policy ? params->policy : "adaptive");
     json_object_set_int_member(out, "downtime_ms", params->downtime_ms);
     json_object_set_int_member(out, "bandwidth_mbps", params->bandwidth_mbps);
-    json_object_set_boolean_member(out, "auto_converge", params->auto_converge);
-    json_object_set_boolean_member(out, "compression", params->compression);
+    agent_params_set_tristate(out, "auto_converge", params->auto_converge);
+    agent_params_set_tristate(out, "compression", params->compression);
     json_object_set_boolean_member(out, "post_copy", params->post_copy);
     json_object_set_int_member(out, "post_copy_after_passes",
                                params->post_copy_after_passes);
@@ -81,11 +106,11 @@ void agent_migration_params_to_json(const AgentMigrationParams *params,
 void agent_migration_params_from_json(JsonObject *obj,
                                       AgentMigrationParams *params)
 {
-    params->policy = g_strdup(drv_json_string_or(obj, "policy", "manual"));
+    params->policy = g_strdup(drv_json_string_or(obj, "policy", "adaptive"));
     params->downtime_ms = (guint)drv_json_int_or(obj, "downtime_ms", 0);
     params->bandwidth_mbps = (guint)drv_json_int_or(obj, "bandwidth_mbps", 0);
-    params->auto_converge = drv_json_bool_or(obj, "auto_converge", FALSE);
-    params->compression = drv_json_bool_or(obj, "compression", FALSE);
+    params->auto_converge = agent_params_get_tristate(obj, "auto_converge");
+    params->compression = agent_params_get_tristate(obj, "compression");
     params->post_copy = drv_json_bool_or(obj, "post_copy", FALSE);
     params->post_copy_after_passes =
         (guint)drv_json_int_or(obj, "post_copy_after_passes", 0);
@@ -124,6 +149,11 @@ void agent_migration_progress_update(AgentMigrationProgress *progress,
             (guint64)drv_json_int_or(ram, "dirty-pages-rate", 0) * page;
         progress->pass =
             (guint64)drv_json_int_or(ram, "dirty-sync-count", progress->pass);
+        progress->pages_per_second =
+            (guint64)drv_json_int_or(ram, "pages-per-second", 0);
+        progress->page_size = page;
+        progress->zero_pages = (guint64)drv_json_int_or(ram, "duplicate", 0);
+        progress->normal_pages = (guint64)drv_json_int_or(ram, "normal", 0);
     }
     if (progress->total_bytes > 0 && progress->percent < 100) {
         guint64 left = MIN(progress->remaining_bytes, progress->total_bytes);
@@ -173,50 +203,4 @@ void agent_migration_progress_to_json(const AgentMigrationProgress *progress,
     json_object_set_int_member(out, "elapsed_ms", progress->elapsed_ms);
     json_object_set_int_member(out, "xbzrle_pages",
                                (gint64)progress->xbzrle_pages);
-}
-
-struct _AgentConvergence {
-    AgentMigrationParams params;
-    guint timeout_s;
-    gboolean postcopy_started;
-    gboolean timed_out;
-};
-
-AgentConvergence *agent_convergence_new(const AgentMigrationParams *params,
-                                        guint default_timeout_s)
-{
-    AgentConvergence *conv = g_new0(AgentConvergence, 1);
-
-    conv->params = *params;
-    conv->params.policy = g_strdup(params->policy);
-    conv->timeout_s = params->timeout_s ? params->timeout_s : default_timeout_s;
-    return conv;
-}
-
-void agent_convergence_free(AgentConvergence *conv)
-{
-    if (conv == NULL) {
-        return;
-    }
-    agent_migration_params_clear(&conv->params);
-    g_free(conv);
-}
-
-AgentConvergenceAction
-agent_convergence_step(AgentConvergence *conv,
-                       const AgentMigrationProgress *progress)
-{
-    if (conv->timeout_s > 0 && !conv->timed_out &&
-        progress->elapsed_ms > (gint64)conv->timeout_s * 1000) {
-        conv->timed_out = TRUE;
-        return AGENT_CONVERGENCE_ABORT_TIMEOUT;
-    }
-    if (conv->params.post_copy && conv->params.post_copy_after_passes > 0 &&
-        !conv->postcopy_started &&
-        g_strcmp0(progress->qemu_status, "active") == 0 &&
-        progress->pass > conv->params.post_copy_after_passes) {
-        conv->postcopy_started = TRUE;
-        return AGENT_CONVERGENCE_START_POSTCOPY;
-    }
-    return AGENT_CONVERGENCE_NONE;
 }

@@ -1,25 +1,24 @@
 /*
- * Migration parameters and the convergence controller.
- *
- * The controller is fed every progress sample of a running migration and
- * answers with the actions to take.  Today it carries out what the request
- * asked for (post-copy after N passes, the time bound); the policy engine
- * builds on the same interface.
+ * A migration's parameters, as a migrate request gives them, and its
+ * progress, as QEMU's query-migrate tells it.  What a policy does with them
+ * is policy.h's business.
  */
 #pragma once
 
 #include <json-glib/json-glib.h>
 
+#include "common/vmspec.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
-    char *policy;         /* recorded with the result */
-    guint downtime_ms;    /* 0: QEMU's default */
-    guint bandwidth_mbps; /* 0: the host's migration bandwidth */
-    gboolean auto_converge;
-    gboolean compression;         /* XBZRLE */
+    char *policy;                 /* the policy's name, recorded */
+    guint downtime_ms;            /* 0: the policy's */
+    guint bandwidth_mbps;         /* 0: none asked (the host's cap applies) */
+    DrvTristate auto_converge;    /* INHERIT: the policy's */
+    DrvTristate compression;      /* INHERIT: the policy's (XBZRLE) */
     gboolean post_copy;           /* allowed: capability on both ends */
-    guint post_copy_after_passes; /* 0: only when asked */
+    guint post_copy_after_passes; /* 0: as the policy decides */
     guint timeout_s;              /* 0: the host's migration_timeout_s */
 } AgentMigrationParams;
 
@@ -43,6 +42,10 @@ typedef struct {
     guint64 transferred_bytes;
     double throughput_mbps;
     guint64 dirty_rate_bps;
+    guint64 pages_per_second; /* sent, zero pages and deltas included */
+    guint64 page_size;
+    guint64 zero_pages;   /* sent as zero pages so far */
+    guint64 normal_pages; /* sent whole so far */
     guint64 pass;
     guint throttle_percent;
     guint max_throttle_percent;
@@ -59,23 +62,5 @@ void agent_migration_progress_update(AgentMigrationProgress *progress,
                                      JsonObject *info);
 void agent_migration_progress_to_json(const AgentMigrationProgress *progress,
                                       JsonObject *out);
-
-typedef enum {
-    AGENT_CONVERGENCE_NONE,
-    AGENT_CONVERGENCE_START_POSTCOPY,
-    AGENT_CONVERGENCE_ABORT_TIMEOUT,
-} AgentConvergenceAction;
-
-typedef struct _AgentConvergence AgentConvergence;
-
-AgentConvergence *agent_convergence_new(const AgentMigrationParams *params,
-                                        guint default_timeout_s);
-void agent_convergence_free(AgentConvergence *conv);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(AgentConvergence, agent_convergence_free)
-
-/* The next action for the sample @progress (at most one per sample). */
-AgentConvergenceAction
-agent_convergence_step(AgentConvergence *conv,
-                       const AgentMigrationProgress *progress);
 
 G_END_DECLS

@@ -370,6 +370,180 @@ gboolean agent_migration_start_postcopy(AgentMigration *mig, GError **error)
     return TRUE;
 }
 
+/* ---- carrying out what the policy decides ---- */
+
+#define AGENT_MIGRATION_UNLIMITED_BPS G_GUINT64_CONSTANT(12500000000)
+#define AGENT_MIGRATION_XBZRLE_STANDBY (64 * 1024)
+
+/*
+ * QEMU's max-bandwidth for a policy's setting: "host" (0) is the share the
+ * request granted, else the host's own; "unlimited" and numbers stay under
+ * a granted share.
+ */
+static guint64 agent_source_bandwidth_bps(AgentMigration *mig, guint mbps)
+{
+    guint cap = mig->params.bandwidth_mbps;
+
+    if (mbps == 0) {
+        mbps = cap ? cap : mig->agent->config->migration_bandwidth_mbps;
+    } else if (mbps == G_MAXUINT) {
+        mbps = cap;
+    } else if (cap > 0) {
+        mbps = MIN(mbps, cap);
+    }
+    return mbps == 0 ? AGENT_MIGRATION_UNLIMITED_BPS
+                     : (guint64)mbps * 1000 * 1000 / 8;
+}
+
+static guint64 agent_pow2_floor(guint64 value)
+{
+    guint64 out = 1;
+
+    while (out * 2 <= value) {
+        out *= 2;
+    }
+    return out;
+}
+
+/* XBZRLE's cache when compression is fully on. */
+static gint64 agent_source_xbzrle_cache(AgentMigration *mig)
+{
+    AgentVm *vm = agent_source_vm(mig);
+    guint64 ram = vm ? (guint64)vm->spec->memory_mib * 1024 * 1024
+                     : AGENT_MIGRATION_XBZRLE_MAX;
+
+    return (gint64)agent_pow2_floor(
+        MAX(MIN(ram / 2, (guint64)AGENT_MIGRATION_XBZRLE_MAX),
+            (guint64)AGENT_MIGRATION_XBZRLE_STANDBY));
+}
+
+static void agent_source_on_action_done(GObject *source, GAsyncResult *result,
+                                        gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+
+    if (node == NULL && mig->phase != AGENT_MIGRATION_ENDED) {
+        g_warning("migration %s: a policy action failed: %s", mig->id,
+                  error->message);
+    }
+}
+
+static void agent_source_set_parameter(AgentMigration *mig, const char *name,
+                                       gint64 value)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+
+    json_object_set_int_member(args, name, value);
+    agent_source_qmp(mig, "migrate-set-parameters", args,
+                     agent_source_on_action_done, agent_migration_ref(mig));
+}
+
+static void agent_source_record(AgentMigration *mig, const AgentAction *action,
+                                const char *note)
+{
+    JsonObject *entry = json_object_new();
+
+    json_object_set_int_member(entry, "t_ms", mig->progress.elapsed_ms);
+    json_object_set_string_member(entry, "action",
+                                  agent_action_name(action->kind));
+    json_object_set_double_member(entry, "value", action->value);
+    json_object_set_string_member(entry, "why", note ? note : action->why);
+    json_object_set_boolean_member(entry, "skipped",
+                                   action->skipped || note != NULL);
+    json_array_add_object_element(mig->actions, entry);
+    g_message("migration %s of VM %s: policy %s: %s %g (%s)", mig->id,
+              mig->vm_name, mig->params.policy, agent_action_name(action->kind),
+              action->value, note ? note : action->why);
+}
+
+static void agent_source_apply_one(AgentMigration *mig, AgentAction *action)
+{
+    const AgentPolicyInitial *initial =
+        agent_controller_initial(mig->controller);
+
+    if (action->skipped) {
+        agent_source_record(mig, action, NULL);
+        return;
+    }
+    switch (action->kind) {
+    case AGENT_ACTION_DOWNTIME:
+    case AGENT_ACTION_DOWNTIME_FACTOR:
+        agent_source_record(mig, action, NULL);
+        agent_source_set_parameter(mig, "downtime-limit",
+                                   (gint64)action->value);
+        break;
+    case AGENT_ACTION_BANDWIDTH:
+        agent_source_record(mig, action, NULL);
+        agent_source_set_parameter(
+            mig, "max-bandwidth",
+            (gint64)agent_source_bandwidth_bps(
+                mig, action->value > 0 ? (guint)action->value : G_MAXUINT));
+        break;
+    case AGENT_ACTION_AUTO_CONVERGE:
+        if (initial->auto_converge == AGENT_CAP_OFF) {
+            agent_source_record(mig, action,
+                                "skipped: auto-converge was not enabled at "
+                                "the start");
+            break;
+        }
+        agent_source_record(mig, action, NULL);
+        if (action->value > 0) {
+            agent_source_set_parameter(mig, "cpu-throttle-initial",
+                                       (gint64)action->value);
+        }
+        /* QEMU's own trigger: dirtying half as fast as it sends */
+        agent_source_set_parameter(mig, "throttle-trigger-threshold", 50);
+        break;
+    case AGENT_ACTION_COMPRESSION:
+        if (initial->compression == AGENT_CAP_OFF) {
+            agent_source_record(mig, action,
+                                "skipped: XBZRLE was not enabled at the "
+                                "start");
+            break;
+        }
+        agent_source_record(mig, action, NULL);
+        agent_source_set_parameter(mig, "xbzrle-cache-size",
+                                   agent_source_xbzrle_cache(mig));
+        break;
+    case AGENT_ACTION_POSTCOPY: {
+        g_autoptr(GError) error = NULL;
+
+        if (!agent_migration_start_postcopy(mig, &error)) {
+            agent_source_record(mig, action, error->message);
+        } else {
+            agent_source_record(mig, action, NULL);
+        }
+        break;
+    }
+    case AGENT_ACTION_PAUSE:
+        agent_source_record(mig, action, NULL);
+        agent_source_qmp(mig, "stop", NULL, agent_source_on_action_done,
+                         agent_migration_ref(mig));
+        break;
+    case AGENT_ACTION_ABORT:
+        agent_source_record(mig, action, NULL);
+        agent_source_cancel_qemu(
+            mig, g_error_new(
+                     DRV_ERROR,
+                     strstr(action->why, "within") ? DRV_ERROR_TIMEOUT
+                                                   : DRV_ERROR_MIGRATION,
+                     "policy %s gave up: %s", mig->params.policy, action->why));
+        break;
+    }
+}
+
+static void agent_source_apply(AgentMigration *mig, GPtrArray *actions)
+{
+    g_autoptr(GPtrArray) owned = actions;
+
+    for (guint i = 0; i < owned->len && mig->phase == AGENT_MIGRATION_PERFORM;
+         i++) {
+        agent_source_apply_one(mig, g_ptr_array_index(owned, i));
+    }
+}
+
 /* ---- progress ---- */
 
 static void agent_source_on_progress(GObject *source, GAsyncResult *result,
@@ -396,25 +570,15 @@ static void agent_source_on_progress(GObject *source, GAsyncResult *result,
         agent_migration_source_on_status(mig, status);
         return;
     }
-    if (mig->phase != AGENT_MIGRATION_PERFORM || mig->convergence == NULL) {
+    if (mig->phase != AGENT_MIGRATION_PERFORM || mig->controller == NULL) {
         return;
     }
-    switch (agent_convergence_step(mig->convergence, &mig->progress)) {
-    case AGENT_CONVERGENCE_START_POSTCOPY:
-        agent_migration_start_postcopy(mig, NULL);
-        break;
-    case AGENT_CONVERGENCE_ABORT_TIMEOUT:
-        g_message("migration %s of VM %s: did not converge in time; "
-                  "cancelling",
-                  mig->id, mig->vm_name);
-        agent_source_cancel_qemu(
-            mig, g_error_new(
-                     DRV_ERROR, DRV_ERROR_TIMEOUT,
-                     "migration did not complete within %" G_GINT64_FORMAT " s",
-                     mig->progress.elapsed_ms / 1000));
-        break;
-    case AGENT_CONVERGENCE_NONE:
-        break;
+    agent_source_apply(mig,
+                       agent_controller_step(mig->controller, &mig->progress));
+    if (mig->prediction == NULL &&
+        agent_controller_prediction(mig->controller) != NULL) {
+        mig->prediction =
+            json_object_ref(agent_controller_prediction(mig->controller));
     }
 }
 
@@ -677,20 +841,8 @@ static void agent_source_on_parameters(GObject *source, GAsyncResult *result,
               ? g_strdup_printf("tcp:[%s]:%u", mig->address, mig->port)
               : g_strdup_printf("tcp:%s:%u", mig->address, mig->port);
     json_object_set_string_member(args, "uri", uri);
-    mig->convergence = agent_convergence_new(
-        &mig->params, mig->agent->config->migration_timeout_s);
     agent_source_qmp(mig, "migrate", args, agent_source_on_migrate,
                      agent_migration_ref(mig));
-}
-
-static guint64 agent_pow2_floor(guint64 value)
-{
-    guint64 out = 1;
-
-    while (out * 2 <= value) {
-        out *= 2;
-    }
-    return out;
 }
 
 static void agent_source_on_capabilities(GObject *source, GAsyncResult *result,
@@ -700,35 +852,36 @@ static void agent_source_on_capabilities(GObject *source, GAsyncResult *result,
     GError *error = NULL;
     g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
     g_autoptr(JsonObject) args = json_object_new();
-    AgentVm *vm = agent_source_vm(mig);
-    guint bandwidth = mig->params.bandwidth_mbps
-                          ? mig->params.bandwidth_mbps
-                          : mig->agent->config->migration_bandwidth_mbps;
+    const AgentPolicyInitial *initial =
+        agent_controller_initial(mig->controller);
 
     if (node == NULL) {
         agent_source_fail(mig, error);
         return;
     }
     /*
-     * Every parameter is set, not only the requested ones: an earlier
-     * migration attempt of this QEMU may have left others behind.
+     * Every parameter is set, not only the policy's: an earlier migration
+     * attempt of this QEMU may have left others behind.
      */
-    json_object_set_int_member(args, "downtime-limit",
-                               mig->params.downtime_ms
-                                   ? mig->params.downtime_ms
-                                   : AGENT_MIGRATION_QEMU_DEFAULT_DOWNTIME_MS);
-    json_object_set_int_member(args, "max-bandwidth",
-                               (gint64)bandwidth * 1000 * 1000 / 8);
+    json_object_set_int_member(args, "downtime-limit", initial->downtime_ms);
+    json_object_set_int_member(
+        args, "max-bandwidth",
+        (gint64)agent_source_bandwidth_bps(mig, initial->bandwidth_mbps));
     json_object_set_int_member(args, "cpu-throttle-initial",
-                               AGENT_MIGRATION_THROTTLE_INITIAL);
+                               initial->throttle_initial
+                                   ? initial->throttle_initial
+                                   : AGENT_MIGRATION_THROTTLE_INITIAL);
     json_object_set_int_member(args, "cpu-throttle-increment",
                                AGENT_MIGRATION_THROTTLE_INCREMENT);
-    if (mig->params.compression && vm != NULL) {
-        guint64 cache = agent_pow2_floor(
-            MIN((guint64)vm->spec->memory_mib * 1024 * 1024 / 4,
-                (guint64)AGENT_MIGRATION_XBZRLE_MAX));
-
-        json_object_set_int_member(args, "xbzrle-cache-size", (gint64)cache);
+    /* standby: throttle only when the guest outruns the link outright */
+    json_object_set_int_member(
+        args, "throttle-trigger-threshold",
+        initial->auto_converge == AGENT_CAP_STANDBY ? 100 : 50);
+    if (initial->compression != AGENT_CAP_OFF) {
+        json_object_set_int_member(args, "xbzrle-cache-size",
+                                   initial->compression == AGENT_CAP_ON
+                                       ? agent_source_xbzrle_cache(mig)
+                                       : AGENT_MIGRATION_XBZRLE_STANDBY);
     }
     agent_source_qmp(mig, "migrate-set-parameters", args,
                      agent_source_on_parameters, agent_migration_ref(mig));
@@ -751,6 +904,7 @@ static void agent_source_on_before_hooks(GObject *source, GAsyncResult *result,
     GError *error = NULL;
     g_autoptr(JsonObject) args = json_object_new();
     JsonArray *caps = json_array_new();
+    const AgentPolicyInitial *initial;
 
     if (!agent_hooks_run_finish(result, &error)) {
         agent_source_fail(mig, error);
@@ -763,9 +917,11 @@ static void agent_source_on_before_hooks(GObject *source, GAsyncResult *result,
                                            "request"));
         return;
     }
+    initial = agent_controller_initial(mig->controller);
     agent_add_capability(caps, "events", TRUE);
-    agent_add_capability(caps, "auto-converge", mig->params.auto_converge);
-    agent_add_capability(caps, "xbzrle", mig->params.compression);
+    agent_add_capability(caps, "auto-converge",
+                         initial->auto_converge != AGENT_CAP_OFF);
+    agent_add_capability(caps, "xbzrle", initial->compression != AGENT_CAP_OFF);
     agent_add_capability(caps, "postcopy-ram", mig->params.post_copy);
     json_object_set_array_member(args, "capabilities", caps);
     agent_source_qmp(mig, "migrate-set-capabilities", args,
@@ -788,6 +944,40 @@ static void agent_source_perform(AgentMigration *mig)
 }
 
 /* ---- start and prepare ---- */
+
+/*
+ * The controller that drives @mig: @policy, with what the request asked
+ * for explicitly (downtime, compression, auto-converge) over it.
+ */
+static void agent_source_controller(AgentMigration *mig, AgentVm *vm,
+                                    const AgentPolicy *policy)
+{
+    AgentControllerContext ctx = {0};
+    AgentPolicyInitial *initial;
+
+    ctx.post_copy_allowed = mig->params.post_copy;
+    ctx.cap_mbps = mig->params.bandwidth_mbps;
+    ctx.memory_bytes = (guint64)vm->spec->memory_mib * 1024 * 1024;
+    ctx.timeout_s = mig->params.timeout_s
+                        ? mig->params.timeout_s
+                        : mig->agent->config->migration_timeout_s;
+    ctx.post_copy_after_passes = mig->params.post_copy_after_passes;
+    mig->controller = agent_controller_new(policy, &ctx);
+    initial = agent_controller_initial_mut(mig->controller);
+    if (mig->params.downtime_ms > 0) {
+        initial->downtime_ms = mig->params.downtime_ms;
+    }
+    if (mig->params.auto_converge != DRV_TRISTATE_INHERIT) {
+        initial->auto_converge = mig->params.auto_converge == DRV_TRISTATE_TRUE
+                                     ? AGENT_CAP_ON
+                                     : AGENT_CAP_OFF;
+    }
+    if (mig->params.compression != DRV_TRISTATE_INHERIT) {
+        initial->compression = mig->params.compression == DRV_TRISTATE_TRUE
+                                   ? AGENT_CAP_ON
+                                   : AGENT_CAP_OFF;
+    }
+}
 
 static void agent_source_on_prepared(GObject *source, GAsyncResult *result,
                                      gpointer user_data)
@@ -923,15 +1113,19 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
     g_autoptr(JsonObject) body = NULL;
     g_autoptr(JsonObject) src = NULL;
     g_autofree char *url = NULL;
+    g_autoptr(AgentPolicy) policy = NULL;
 
     g_task_set_source_tag(task, agent_migration_start_async);
     if (!drv_json_check_members(request, "migrate", known, &error) ||
         !drv_json_get_string(request, "migrate", "destination", TRUE,
                              &destination, &error) ||
-        !agent_migration_params_parse(request, &params, &error)) {
+        !agent_migration_params_parse(request, &params, &error) ||
+        (policy = agent_policy_from_json(
+             json_object_get_member(request, "policy"), &error)) == NULL) {
         g_task_return_error(task, error);
         return;
     }
+    params.policy = g_strdup(policy->name);
     dest = g_strdup(destination);
     /* "http://host:port/" and "http://host:port" are the same agent */
     while (g_str_has_suffix(dest, "/")) {
@@ -945,6 +1139,9 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
     mig->peer_url = g_steal_pointer(&dest);
     mig->params = params;
     memset(&params, 0, sizeof(params));
+    /* after the parameters: the request's own settings go over the policy */
+    agent_source_controller(mig, vm, policy);
+    mig->policy = g_steal_pointer(&policy);
     mig->was_running = vm->state == AGENT_VM_RUNNING;
     mig->cancellable = g_cancellable_new();
     g_hash_table_insert(agent->migrations, g_strdup(mig->id), mig);

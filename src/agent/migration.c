@@ -67,6 +67,7 @@ AgentMigration *agent_migration_new(Agent *agent, AgentMigrationRole role,
     mig->status = AGENT_MIGRATION_ACTIVE;
     mig->started_us = g_get_real_time();
     mig->waiters = g_ptr_array_new();
+    mig->actions = json_array_new();
     if (vm != NULL) {
         mig->vm_id = g_strdup(vm->spec->id);
         mig->vm_name = g_strdup(vm->spec->name);
@@ -99,7 +100,14 @@ void agent_migration_unref(AgentMigration *mig)
     }
     agent_migration_stop_timers(mig);
     g_clear_object(&mig->cancellable);
-    agent_convergence_free(mig->convergence);
+    agent_controller_free(mig->controller);
+    agent_policy_free(mig->policy);
+    if (mig->actions != NULL) {
+        json_array_unref(mig->actions);
+    }
+    if (mig->prediction != NULL) {
+        json_object_unref(mig->prediction);
+    }
     agent_migration_params_clear(&mig->params);
     agent_migration_progress_clear(&mig->progress);
     g_ptr_array_unref(mig->waiters);
@@ -172,6 +180,10 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
     }
     agent_migration_params_to_json(&mig->params, params);
     json_object_set_object_member(obj, "parameters", params);
+    if (mig->policy != NULL) {
+        json_object_set_object_member(obj, "schedule",
+                                      agent_policy_to_json(mig->policy));
+    }
     agent_migration_progress_to_json(&mig->progress, progress);
     json_object_set_object_member(obj, "progress", progress);
     json_object_set_boolean_member(obj, "was_running", mig->was_running);
@@ -213,7 +225,22 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
                                    (gint64)mig->progress.xbzrle_pages);
         json_object_set_string_member(result, "policy",
                                       mig->params.policy ? mig->params.policy
-                                                         : "manual");
+                                                         : "adaptive");
+        /* what the lower bound of a migration is measured against */
+        json_object_set_int_member(result, "ram_total_bytes",
+                                   (gint64)mig->progress.total_bytes);
+        json_object_set_int_member(result, "zero_pages",
+                                   (gint64)mig->progress.zero_pages);
+        json_object_set_int_member(result, "normal_pages",
+                                   (gint64)mig->progress.normal_pages);
+        json_object_set_array_member(result, "actions",
+                                     json_array_ref(mig->actions));
+        if (mig->prediction != NULL) {
+            json_object_set_object_member(result, "prediction",
+                                          json_object_ref(mig->prediction));
+        } else {
+            json_object_set_null_member(result, "prediction");
+        }
         if (mig->error_message) {
             json_object_set_string_member(result, "reason", mig->error_message);
             json_object_set_string_member(result, "code", mig->error_code);
@@ -503,6 +530,21 @@ static AgentMigration *agent_migration_load(Agent *agent, const char *path,
         mig->postcopy_used = drv_json_bool_or(result, "postcopy", FALSE);
         mig->qemu_downtime_ms = drv_json_int_or(result, "qemu_downtime_ms", 0);
         mig->qemu_total_ms = drv_json_int_or(result, "qemu_total_time_ms", 0);
+        mig->progress.total_bytes =
+            (guint64)drv_json_int_or(result, "ram_total_bytes", 0);
+        mig->progress.zero_pages =
+            (guint64)drv_json_int_or(result, "zero_pages", 0);
+        mig->progress.normal_pages =
+            (guint64)drv_json_int_or(result, "normal_pages", 0);
+        if (drv_json_array_or_null(result, "actions") != NULL) {
+            json_array_unref(mig->actions);
+            mig->actions =
+                json_array_ref(drv_json_array_or_null(result, "actions"));
+        }
+        if (drv_json_object_or_null(result, "prediction") != NULL) {
+            mig->prediction =
+                json_object_ref(drv_json_object_or_null(result, "prediction"));
+        }
     }
     err = drv_json_object_or_null(obj, "error");
     if (err != NULL) {

@@ -29,6 +29,7 @@
 
 #include "agent/agent.h"
 #include "agent/convergence.h"
+#include "agent/policy.h"
 
 G_BEGIN_DECLS
 
@@ -86,8 +87,11 @@ struct _AgentMigration {
     gboolean postcopy_used;
     char *error_code;
     char *error_message;
+    AgentPolicy *policy;    /* source: what drives it */
+    JsonArray *actions;     /* what the policy did, for the result */
+    JsonObject *prediction; /* the controller's, when it made one */
     /* runtime */
-    AgentConvergence *convergence;
+    AgentController *controller;
     GCancellable *cancellable;
     guint poll_id;
     guint timer_id;

@@ -1,0 +1,190 @@
+#include "agent/adaptive.h"
+
+#include "common/predict.h"
+
+/* dirtying at this share of the sending rate or more does not converge */
+#define AGENT_ADAPTIVE_CONVERGE_RATIO 0.6
+/* a pass must leave this share of the last one, or it stalls */
+#define AGENT_ADAPTIVE_SHRINK 0.8
+#define AGENT_ADAPTIVE_MAX_PAUSE_MS 2000
+
+struct _AgentAdaptive {
+    AgentControllerContext ctx;
+    guint target_ms; /* the guest-observed pause aimed for */
+    guint qemu_downtime_ms;
+    guint budget_s;
+    guint64 last_pass;
+    guint64 last_boundary_remaining;
+    gboolean postcopy;
+    gboolean throttling;
+    gboolean lengthened;
+    gboolean paused;
+    JsonObject *prediction;
+};
+
+AgentAdaptive *agent_adaptive_new(const AgentPolicy *policy,
+                                  const AgentControllerContext *ctx,
+                                  AgentPolicyInitial *initial)
+{
+    AgentAdaptive *ad = g_new0(AgentAdaptive, 1);
+
+    ad->ctx = *ctx;
+    ad->target_ms = policy->downtime_target_ms;
+    ad->budget_s = policy->time_budget_s;
+    /* QEMU counts only the last data: leave room for the hand-over */
+    ad->qemu_downtime_ms =
+        (guint)MAX(5.0, ad->target_ms - DRV_PREDICT_FIXED_PAUSE_MS);
+    initial->downtime_ms = ad->qemu_downtime_ms;
+    initial->bandwidth_mbps = 0;
+    /* re-sent pages go as deltas; a throttle waits for the need */
+    initial->compression = AGENT_CAP_ON;
+    initial->auto_converge = AGENT_CAP_STANDBY;
+    return ad;
+}
+
+void agent_adaptive_free(AgentAdaptive *ad)
+{
+    if (ad == NULL) {
+        return;
+    }
+    if (ad->prediction != NULL) {
+        json_object_unref(ad->prediction);
+    }
+    g_free(ad);
+}
+
+JsonObject *agent_adaptive_prediction(AgentAdaptive *ad)
+{
+    return ad->prediction;
+}
+
+static void agent_adaptive_act(GPtrArray *out, AgentActionKind kind,
+                               double value, char *why)
+{
+    AgentAction *action = g_new0(AgentAction, 1);
+
+    action->kind = kind;
+    action->value = value;
+    action->why = why;
+    g_ptr_array_add(out, action);
+}
+
+static void agent_adaptive_predict(AgentAdaptive *ad,
+                                   const AgentMigrationProgress *p,
+                                   double link_bps, double dirty_bps)
+{
+    DrvPredictInput in = {0};
+    DrvPrediction pred;
+
+    in.data_bytes = (double)p->remaining_bytes;
+    in.working_set_bytes = (double)p->remaining_bytes * 1.5;
+    in.dirty_rate_bps = dirty_bps;
+    in.link_bps = link_bps;
+    in.downtime_ms = ad->qemu_downtime_ms;
+    in.post_copy = ad->ctx.post_copy_allowed;
+    in.throttle = TRUE;
+    in.max_throttle = 0.9;
+    drv_predict(&in, &pred);
+    ad->prediction = json_object_new();
+    json_object_set_string_member(ad->prediction, "strategy",
+                                  drv_strategy_name(pred.strategy));
+    json_object_set_int_member(ad->prediction, "at_ms", p->elapsed_ms);
+    json_object_set_int_member(ad->prediction, "total_ms",
+                               p->elapsed_ms + (gint64)pred.total_ms);
+    json_object_set_int_member(ad->prediction, "downtime_ms",
+                               (gint64)pred.downtime_ms);
+    json_object_set_int_member(ad->prediction, "dirty_rate_bps",
+                               (gint64)dirty_bps);
+    json_object_set_int_member(ad->prediction, "link_bps", (gint64)link_bps);
+}
+
+/* At the start of each pass: does pre-copy converge as it is? */
+static void agent_adaptive_boundary(AgentAdaptive *ad,
+                                    const AgentMigrationProgress *p,
+                                    GPtrArray *out)
+{
+    double link_bps = p->throughput_mbps * 1e6 / 8.0;
+    double dirty_bps = (double)p->dirty_rate_bps;
+    double page = (double)MAX(p->page_size, 1);
+    double sent_pps = (double)p->pages_per_second;
+    double dirty_pps = dirty_bps / page;
+    double ratio;
+    double fits = ad->qemu_downtime_ms / 1000.0 * link_bps;
+    gboolean shrinking = ad->last_boundary_remaining == 0 ||
+                         p->remaining_bytes < ad->last_boundary_remaining *
+                                                  AGENT_ADAPTIVE_SHRINK;
+
+    /*
+     * Pages, not bytes: with XBZRLE a re-sent page costs a delta, so the
+     * link carries more pages than its bytes suggest.
+     */
+    ratio =
+        sent_pps > 0 ? dirty_pps / sent_pps : dirty_bps / MAX(link_bps, 1.0);
+    if (ad->prediction == NULL) {
+        agent_adaptive_predict(ad, p, link_bps, dirty_bps);
+    }
+    ad->last_boundary_remaining = p->remaining_bytes;
+    if (p->remaining_bytes <= fits * 2 ||
+        (ratio < AGENT_ADAPTIVE_CONVERGE_RATIO && shrinking)) {
+        return;
+    }
+    if (ad->ctx.post_copy_allowed && !ad->postcopy) {
+        ad->postcopy = TRUE;
+        agent_adaptive_act(out, AGENT_ACTION_POSTCOPY, 0,
+                           g_strdup_printf("the guest dirties %.0f pages/s "
+                                           "against %.0f sent: pre-copy "
+                                           "cannot converge",
+                                           dirty_pps, sent_pps));
+        return;
+    }
+    if (!ad->ctx.post_copy_allowed && !ad->throttling) {
+        /* as hard as the ratio says, at least QEMU's usual start */
+        double throttle = CLAMP(
+            100.0 * (1.0 - AGENT_ADAPTIVE_CONVERGE_RATIO / MAX(ratio, 0.01)),
+            20.0, 90.0);
+
+        ad->throttling = TRUE;
+        agent_adaptive_act(out, AGENT_ACTION_AUTO_CONVERGE, throttle,
+                           g_strdup_printf("dirtying %.0f%% of the sending "
+                                           "rate and post-copy not allowed: "
+                                           "throttling from %.0f%%",
+                                           ratio * 100, throttle));
+    }
+}
+
+void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
+                         guint stalled, GPtrArray *out)
+{
+    gint64 budget_ms = (gint64)ad->budget_s * 1000;
+
+    if (p->pass > ad->last_pass && p->pass >= 2) {
+        agent_adaptive_boundary(ad, p, out);
+    }
+    ad->last_pass = MAX(ad->last_pass, p->pass);
+    if (p->elapsed_ms <= budget_ms || ad->postcopy) {
+        return;
+    }
+    /* the budget is spent: the cheapest way left to finish */
+    if (ad->ctx.post_copy_allowed) {
+        ad->postcopy = TRUE;
+        agent_adaptive_act(
+            out, AGENT_ACTION_POSTCOPY, 0,
+            g_strdup_printf("time budget of %u s spent", ad->budget_s));
+    } else if (!ad->lengthened) {
+        double pause = CLAMP(p->expected_downtime_ms * 1.3, ad->target_ms,
+                             AGENT_ADAPTIVE_MAX_PAUSE_MS);
+
+        ad->lengthened = TRUE;
+        agent_adaptive_act(out, AGENT_ACTION_DOWNTIME, pause,
+                           g_strdup_printf("time budget of %u s spent: "
+                                           "accepting a %.0f ms pause",
+                                           ad->budget_s, pause));
+    } else if (!ad->paused && p->elapsed_ms > budget_ms * 3 / 2) {
+        ad->paused = TRUE;
+        agent_adaptive_act(out, AGENT_ACTION_PAUSE, 0,
+                           g_strdup_printf("still not done %u s after the "
+                                           "budget: pausing the guest",
+                                           ad->budget_s / 2));
+    }
+    (void)stalled;
+}

@@ -1,0 +1,487 @@
+/*
+ * Migration policies: the built-in schedules, schedules from JSON, the
+ * schedule controller and the adaptive controller, fed with progress
+ * samples shaped like QEMU 7.2's query-migrate; and the predictor.
+ */
+#include "agent/policy.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/predict.h"
+
+#define MIB (1024.0 * 1024.0)
+
+static AgentPolicy *policy_of(const char *text)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = drv_json_parse(text, -1, &error);
+    AgentPolicy *policy;
+
+    g_assert_no_error(error);
+    policy = agent_policy_from_json(node, &error);
+    g_assert_no_error(error);
+    return policy;
+}
+
+static void policy_refused(const char *text, const char *word)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = drv_json_parse(text, -1, &error);
+    g_autoptr(AgentPolicy) policy = NULL;
+
+    g_assert_no_error(error);
+    policy = agent_policy_from_json(node, &error);
+    g_assert_null(policy);
+    g_assert_error(error, DRV_ERROR, DRV_ERROR_INVALID);
+    if (strstr(error->message, word) == NULL) {
+        g_error("'%s' not in '%s'", word, error->message);
+    }
+}
+
+/* A progress sample: @remaining MiB left in pass @pass at @ms. */
+static void sample(AgentMigrationProgress *p, const char *status,
+                   double remaining, guint64 pass, gint64 ms)
+{
+    g_free(p->qemu_status);
+    p->qemu_status = g_strdup(status);
+    p->remaining_bytes = (guint64)(remaining * MIB);
+    p->total_bytes = (guint64)(256 * MIB);
+    p->pass = pass;
+    p->elapsed_ms = ms;
+    p->page_size = 4096;
+    p->throughput_mbps = 1000;
+}
+
+/* Feed @p; return the actions as "name=value[!]" joined by spaces. */
+static char *step(AgentController *ctrl, AgentMigrationProgress *p)
+{
+    g_autoptr(GPtrArray) actions = agent_controller_step(ctrl, p);
+    GString *out = g_string_new(NULL);
+
+    for (guint i = 0; i < actions->len; i++) {
+        AgentAction *a = g_ptr_array_index(actions, i);
+
+        g_string_append_printf(out, "%s%s=%g%s", out->len ? " " : "",
+                               agent_action_name(a->kind), a->value,
+                               a->skipped ? "!" : "");
+        g_assert_nonnull(a->why);
+    }
+    return g_string_free(out, FALSE);
+}
+
+static AgentController *controller(const AgentPolicy *policy,
+                                   gboolean post_copy, guint timeout_s)
+{
+    AgentControllerContext ctx = {0};
+
+    ctx.post_copy_allowed = post_copy;
+    ctx.memory_bytes = (guint64)(256 * MIB);
+    ctx.timeout_s = timeout_s;
+    return agent_controller_new(policy, &ctx);
+}
+
+/*
+ * A guest that never converges: each pass sends down to ~0, then the
+ * next starts with its 40 MiB working set again.  Returns what happened
+ * at each pass start, "pass:actions;".
+ */
+static char *run_stalling(AgentController *ctrl, guint passes)
+{
+    g_auto(AgentMigrationProgress) p = {0};
+    GString *log = g_string_new(NULL);
+    gint64 ms = 0;
+
+    for (guint pass = 1; pass <= passes; pass++) {
+        for (double left = (pass == 1 ? 200 : 40); left > 0; left -= 20) {
+            g_autofree char *acts = NULL;
+
+            sample(&p, "active", left, pass, ms += 250);
+            acts = step(ctrl, &p);
+            if (*acts != '\0') {
+                g_string_append_printf(log, "%u:%s;", pass, acts);
+            }
+        }
+    }
+    return g_string_free(log, FALSE);
+}
+
+static void test_builtins(void)
+{
+    const char *const *names = agent_policy_builtin_names();
+    g_autoptr(AgentPolicy) legacy = NULL;
+    g_autoptr(AgentPolicy) minimal = NULL;
+    g_autoptr(AgentPolicy) suspend = NULL;
+    g_autoptr(GError) error = NULL;
+
+    for (guint i = 0; names[i]; i++) {
+        g_autoptr(AgentPolicy) p = agent_policy_builtin(names[i], &error);
+
+        g_assert_no_error(error);
+        g_assert_cmpstr(p->name, ==, names[i]);
+    }
+    legacy = agent_policy_builtin("legacy", &error);
+    g_assert_cmpuint(legacy->initial.downtime_ms, ==, 300);
+    g_assert_cmpuint(legacy->initial.bandwidth_mbps, ==, 1074);
+    g_assert_cmpuint(legacy->n_rules, ==, 0);
+    g_assert_cmpint(legacy->initial.auto_converge, ==, AGENT_CAP_OFF);
+    minimal = agent_policy_builtin("minimal_downtime", &error);
+    g_assert_cmpuint(minimal->initial.downtime_ms, ==, 100);
+    g_assert_cmpint(minimal->initial.auto_converge, ==, AGENT_CAP_ON);
+    g_assert_cmpint(minimal->initial.compression, ==, AGENT_CAP_OFF);
+    suspend = agent_policy_builtin("suspend_workload", &error);
+    g_assert_cmpint(suspend->initial.compression, ==, AGENT_CAP_ON);
+    g_assert_null(agent_policy_builtin("fastest", &error));
+    g_assert_error(error, DRV_ERROR, DRV_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "minimal_downtime"));
+}
+
+/* oVirt's schedules, step by step, on a guest that never converges. */
+static void test_ovirt_schedules(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) minimal =
+        agent_policy_builtin("minimal_downtime", &error);
+    g_autoptr(AgentPolicy) suspend =
+        agent_policy_builtin("suspend_workload", &error);
+    g_autoptr(AgentPolicy) post = agent_policy_builtin("post_copy", &error);
+    g_autoptr(AgentController) c1 = controller(minimal, FALSE, 0);
+    g_autoptr(AgentController) c2 = controller(suspend, FALSE, 0);
+    g_autoptr(AgentController) c3 = controller(post, TRUE, 0);
+    g_autoptr(AgentController) c4 = controller(post, FALSE, 0);
+    g_autofree char *log1 = run_stalling(c1, 9);
+    g_autofree char *log2 = run_stalling(c2, 10);
+    g_autofree char *log3 = run_stalling(c3, 6);
+    g_autofree char *log4 = run_stalling(c4, 6);
+
+    /* 100 ms, then 150-400 at passes 2-5, 500 at 7, then abort */
+    g_assert_cmpstr(log1, ==,
+                    "2:downtime_ms=150;3:downtime_ms=200;4:downtime_ms=300;"
+                    "5:downtime_ms=400;7:downtime_ms=500;8:abort=0;");
+    g_assert_cmpstr(log2, ==,
+                    "2:downtime_ms=150;3:downtime_ms=200;4:downtime_ms=300;"
+                    "5:downtime_ms=400;7:downtime_ms=500;8:downtime_ms=5000;"
+                    "9:abort=0;");
+    g_assert_cmpstr(log3, ==,
+                    "2:downtime_ms=150;3:downtime_ms=200;4:post_copy=0;"
+                    "5:abort=0;");
+    /* a VM that does not allow post-copy: recorded, skipped */
+    g_assert_cmpstr(log4, ==,
+                    "2:downtime_ms=150;3:downtime_ms=200;4:post_copy=0!;"
+                    "5:abort=0;");
+    g_assert_cmpuint(agent_controller_downtime(c1), ==, 500);
+}
+
+static void test_no_stall_no_steps(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) minimal =
+        agent_policy_builtin("minimal_downtime", &error);
+    g_autoptr(AgentController) ctrl = controller(minimal, FALSE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    /* each pass starts with less than any earlier sample showed */
+    const double starts[] = {200, 30, 10, 3, 1};
+
+    for (guint i = 0; i < G_N_ELEMENTS(starts); i++) {
+        g_autofree char *acts = NULL;
+
+        sample(&p, "active", starts[i], i + 1, (i + 1) * 500);
+        acts = step(ctrl, &p);
+        g_assert_cmpstr(acts, ==, "");
+    }
+}
+
+static void test_schedule_parse(void)
+{
+    g_autoptr(AgentPolicy) p = policy_of(
+        "{\"name\": \"mine\", \"initial\": {\"downtime_ms\": 100, "
+        "\"bandwidth_mbps\": \"unlimited\", \"auto_converge\": true, "
+        "\"compression\": \"standby\"}, \"rules\": ["
+        "{\"when\": {\"stalled\": 1}, \"then\": {\"downtime_ms\": 150}},"
+        "{\"when\": {\"elapsed_s\": 30}, \"then\": {\"compression\": true}},"
+        "{\"when\": {\"remaining_grew\": 5, \"repeat\": true},"
+        " \"then\": {\"downtime_factor\": 2}},"
+        "{\"when\": {\"pass\": 5}, \"then\": {\"action\": \"post_copy\"}},"
+        "{\"when\": {\"stalled\": 8}, \"then\": {\"action\": \"abort\"}}]}");
+    g_autoptr(JsonObject) back = agent_policy_to_json(p);
+    g_autofree char *text = drv_json_object_to_string(back, FALSE);
+    g_autoptr(AgentPolicy) again = policy_of(text);
+
+    g_assert_cmpstr(p->name, ==, "mine");
+    g_assert_cmpuint(p->initial.downtime_ms, ==, 100);
+    g_assert_cmpuint(p->initial.bandwidth_mbps, ==, G_MAXUINT);
+    g_assert_cmpint(p->initial.compression, ==, AGENT_CAP_STANDBY);
+    g_assert_cmpuint(p->n_rules, ==, 5);
+    g_assert_true(p->rules[2].repeat);
+    g_assert_cmpint(p->rules[2].action, ==, AGENT_ACTION_DOWNTIME_FACTOR);
+    g_assert_cmpint(p->rules[3].action, ==, AGENT_ACTION_POSTCOPY);
+    /* what is recorded reads back as the same schedule */
+    g_assert_cmpuint(again->n_rules, ==, 5);
+    g_assert_cmpint(again->initial.compression, ==, AGENT_CAP_STANDBY);
+    g_assert_cmpfloat(again->rules[2].value, ==, 2);
+    g_assert_true(again->rules[2].repeat);
+    g_assert_cmpuint(again->initial.bandwidth_mbps, ==, G_MAXUINT);
+}
+
+static void test_schedule_refused(void)
+{
+    policy_refused("42", "policy");
+    policy_refused("{\"rules\": [{\"when\": {\"tide\": 1}, "
+                   "\"then\": {\"downtime_ms\": 5}}]}",
+                   "tide");
+    policy_refused("{\"rules\": [{\"when\": {\"pass\": 1, \"stalled\": 2}, "
+                   "\"then\": {\"downtime_ms\": 5}}]}",
+                   "exactly one");
+    policy_refused("{\"rules\": [{\"when\": {\"pass\": 1}, "
+                   "\"then\": {\"action\": \"explode\"}}]}",
+                   "action");
+    policy_refused("{\"rules\": [{\"when\": {\"pass\": 1}, "
+                   "\"then\": {\"downtime_ms\": 0}}]}",
+                   "downtime_ms");
+    policy_refused("{\"rules\": [{\"when\": {\"pass\": 1}, "
+                   "\"then\": {\"downtime_factor\": 50}}]}",
+                   "downtime_factor");
+    policy_refused("{\"initial\": {\"auto_converge\": \"maybe\"}}",
+                   "auto_converge");
+    policy_refused("{\"initial\": {\"speed\": 1}}", "speed");
+    policy_refused("{\"name\": \"adaptive\", \"rules\": []}", "adaptive");
+    policy_refused("\"turbo\"", "turbo");
+}
+
+static void test_elapsed_and_growth(void)
+{
+    /* Nova's first steps, and Proxmox's doubling */
+    g_autoptr(AgentPolicy) nova = policy_of(
+        "{\"name\": \"nova\", \"initial\": {\"downtime_ms\": 50}, \"rules\": ["
+        "{\"when\": {\"elapsed_s\": 150}, \"then\": {\"downtime_ms\": 95}},"
+        "{\"when\": {\"elapsed_s\": 300}, \"then\": {\"downtime_ms\": 140}}"
+        "]}");
+    g_autoptr(AgentPolicy) pve = policy_of(
+        "{\"name\": \"pve\", \"initial\": {\"downtime_ms\": 100}, \"rules\": ["
+        "{\"when\": {\"remaining_grew\": 5, \"repeat\": true},"
+        " \"then\": {\"downtime_factor\": 2}}]}");
+    g_autoptr(AgentController) c1 = controller(nova, FALSE, 0);
+    g_autoptr(AgentController) c2 = controller(pve, FALSE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    GString *log = g_string_new(NULL);
+    g_autofree char *text = NULL;
+
+    for (gint64 s = 0; s <= 320; s += 10) {
+        g_autofree char *acts = NULL;
+
+        sample(&p, "active", 50, 3, s * 1000);
+        acts = step(c1, &p);
+        if (*acts) {
+            g_string_append_printf(log, "%" G_GINT64_FORMAT ":%s;", s, acts);
+        }
+    }
+    text = g_string_free(log, FALSE);
+    g_assert_cmpstr(text, ==, "150:downtime_ms=95;300:downtime_ms=140;");
+    /* growing on 5 samples, twice: 100 -> 200 -> 400 */
+    log = g_string_new(NULL);
+    for (guint i = 0; i < 12; i++) {
+        g_autofree char *acts = NULL;
+
+        sample(&p, "active", 10 + i, 2, i * 500);
+        acts = step(c2, &p);
+        if (*acts) {
+            g_string_append_printf(log, "%u:%s;", i, acts);
+        }
+    }
+    g_free(text);
+    text = g_string_free(log, FALSE);
+    g_assert_cmpstr(text, ==, "5:downtime_ms=200;10:downtime_ms=400;");
+}
+
+static void test_timeout_and_idle_states(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) legacy = agent_policy_builtin("legacy", &error);
+    g_autoptr(AgentController) ctrl = controller(legacy, FALSE, 10);
+    g_auto(AgentMigrationProgress) p = {0};
+    guint aborts = 0;
+
+    /* nothing steers a migration that is not a running pre-copy */
+    sample(&p, "postcopy-active", 50, 3, 60000);
+    g_free(step(ctrl, &p));
+    sample(&p, "setup", 50, 0, 60000);
+    g_free(step(ctrl, &p));
+    for (gint64 ms = 0; ms <= 20000; ms += 1000) {
+        g_autofree char *acts = NULL;
+
+        sample(&p, "active", 50, 1, ms);
+        acts = step(ctrl, &p);
+        if (g_str_has_prefix(acts, "abort")) {
+            g_assert_cmpint(ms, ==, 11000);
+            aborts++;
+        }
+    }
+    g_assert_cmpuint(aborts, ==, 1);
+}
+
+/* ---- adaptive ---- */
+
+/* Pass starts with @dirty_pps pages/s dirtied and @sent_pps sent. */
+static char *adaptive_boundary(AgentController *ctrl, AgentMigrationProgress *p,
+                               guint64 pass, double left_mib, double dirty_pps,
+                               double sent_pps, gint64 ms)
+{
+    sample(p, "active", left_mib, pass, ms);
+    p->dirty_rate_bps = (guint64)(dirty_pps * 4096);
+    p->pages_per_second = (guint64)sent_pps;
+    return step(ctrl, p);
+}
+
+static void test_adaptive_start(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, TRUE, 0);
+    const AgentPolicyInitial *initial = agent_controller_initial(ctrl);
+
+    /* room for the hand-over within the 50 ms the guest may see */
+    g_assert_cmpuint(initial->downtime_ms, ==, 35);
+    g_assert_cmpint(initial->compression, ==, AGENT_CAP_ON);
+    g_assert_cmpint(initial->auto_converge, ==, AGENT_CAP_STANDBY);
+    g_assert_cmpuint(initial->bandwidth_mbps, ==, 0);
+}
+
+static void test_adaptive_converging(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, TRUE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    g_autofree char *a1 = adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250);
+    g_autofree char *a2 =
+        adaptive_boundary(ctrl, &p, 2, 14, 10000, 30000, 2000);
+    g_autofree char *a3 = adaptive_boundary(ctrl, &p, 3, 5, 10000, 30000, 2200);
+    JsonObject *prediction = agent_controller_prediction(ctrl);
+
+    g_assert_cmpstr(a1, ==, "");
+    g_assert_cmpstr(a2, ==, "");
+    g_assert_cmpstr(a3, ==, "");
+    g_assert_nonnull(prediction);
+    g_assert_cmpstr(drv_json_string_or(prediction, "strategy", ""), ==,
+                    "pre-copy");
+    g_assert_cmpint(drv_json_int_or(prediction, "total_ms", 0), >, 2000);
+}
+
+static void test_adaptive_postcopy(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, TRUE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    g_autofree char *a2 = NULL;
+    g_autofree char *a3 = NULL;
+
+    g_free(adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250));
+    /* dirtying faster than sending: post-copy at once, and only once */
+    a2 = adaptive_boundary(ctrl, &p, 2, 64, 40000, 30000, 2000);
+    a3 = adaptive_boundary(ctrl, &p, 3, 64, 40000, 30000, 2600);
+    g_assert_cmpstr(a2, ==, "post_copy=0");
+    g_assert_cmpstr(a3, ==, "");
+    g_assert_cmpstr(
+        drv_json_string_or(agent_controller_prediction(ctrl), "strategy", ""),
+        ==, "post-copy");
+}
+
+static void test_adaptive_no_postcopy(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = policy_of(
+        "{\"name\": \"adaptive\", \"adaptive\": {\"time_budget_s\": 20}}");
+    g_autoptr(AgentController) ctrl = controller(ad, FALSE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    g_autofree char *a2 = NULL;
+    GString *later = g_string_new(NULL);
+    g_autofree char *text = NULL;
+
+    g_free(adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250));
+    a2 = adaptive_boundary(ctrl, &p, 2, 64, 40000, 30000, 2000);
+    /* throttle as hard as the ratio says: 1 - 0.6 / (4/3) = 55% */
+    g_assert_cmpstr(a2, ==, "auto_converge=55");
+    /* then, past the budget: a longer pause; past 1.5x: pause */
+    for (gint64 ms = 3000; ms <= 32000; ms += 1000) {
+        g_autofree char *acts = NULL;
+
+        sample(&p, "active", 64, 3, ms);
+        p.expected_downtime_ms = 700;
+        acts = step(ctrl, &p);
+        if (*acts) {
+            g_string_append_printf(later, "%" G_GINT64_FORMAT ":%s;", ms, acts);
+        }
+    }
+    text = g_string_free(later, FALSE);
+    g_assert_cmpstr(text, ==, "21000:downtime_ms=910;31000:pause=0;");
+    g_assert_null(strstr(text, "post_copy"));
+}
+
+/* ---- predictor ---- */
+
+static void test_predict(void)
+{
+    DrvPredictInput in = {0};
+    DrvPrediction out;
+
+    in.data_bytes = 200 * MIB;
+    in.link_bps = 125e6;
+    in.downtime_ms = 35;
+    /* an idle guest: one pass, a small pause */
+    drv_predict(&in, &out);
+    g_assert_cmpint(out.strategy, ==, DRV_STRATEGY_PRECOPY);
+    g_assert_true(out.converges);
+    g_assert_cmpuint(out.passes, ==, 1);
+    g_assert_cmpfloat_with_epsilon(
+        out.total_ms, 200 * MIB / 125e6 * 1000 + DRV_PREDICT_FIXED_PAUSE_MS, 1);
+    /* dirtying a third of the link: a few passes, still converging */
+    in.dirty_rate_bps = 40 * MIB;
+    in.working_set_bytes = 32 * MIB;
+    drv_predict_precopy(&in, &out);
+    g_assert_true(out.converges);
+    g_assert_cmpuint(out.passes, >=, 2);
+    g_assert_cmpfloat(out.downtime_ms, <=, 35 + DRV_PREDICT_FIXED_PAUSE_MS);
+    /* faster than the link: pre-copy cannot, post-copy can */
+    in.dirty_rate_bps = 200 * MIB;
+    in.working_set_bytes = 64 * MIB;
+    drv_predict_precopy(&in, &out);
+    g_assert_false(out.converges);
+    g_assert_cmpuint(out.passes, ==, DRV_PREDICT_MAX_PASSES);
+    in.post_copy = TRUE;
+    drv_predict(&in, &out);
+    g_assert_cmpint(out.strategy, ==, DRV_STRATEGY_POSTCOPY);
+    g_assert_cmpfloat(out.downtime_ms, ==, DRV_PREDICT_FIXED_PAUSE_MS);
+    g_assert_cmpfloat(out.sent_bytes, ==, 264 * MIB);
+    /* no post-copy: the least throttle that converges */
+    in.post_copy = FALSE;
+    in.throttle = TRUE;
+    in.max_throttle = 0.9;
+    drv_predict(&in, &out);
+    g_assert_cmpint(out.strategy, ==, DRV_STRATEGY_THROTTLE);
+    g_assert_cmpfloat(out.throttle, >=, 0.39);
+    g_assert_cmpfloat(out.throttle, <=, 0.9);
+    g_assert_true(out.converges);
+    /* neither: the guest pauses for all that is left */
+    in.throttle = FALSE;
+    drv_predict(&in, &out);
+    g_assert_cmpint(out.strategy, ==, DRV_STRATEGY_PAUSE);
+    g_assert_cmpfloat(out.downtime_ms, >, 500);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/policy/builtins", test_builtins);
+    g_test_add_func("/policy/ovirt-schedules", test_ovirt_schedules);
+    g_test_add_func("/policy/no-stall-no-steps", test_no_stall_no_steps);
+    g_test_add_func("/policy/schedule-parse", test_schedule_parse);
+    g_test_add_func("/policy/schedule-refused", test_schedule_refused);
+    g_test_add_func("/policy/elapsed-and-growth", test_elapsed_and_growth);
+    g_test_add_func("/policy/timeout-and-idle-states",
+                    test_timeout_and_idle_states);
+    g_test_add_func("/policy/adaptive-start", test_adaptive_start);
+    g_test_add_func("/policy/adaptive-converging", test_adaptive_converging);
+    g_test_add_func("/policy/adaptive-postcopy", test_adaptive_postcopy);
+    g_test_add_func("/policy/adaptive-no-postcopy", test_adaptive_no_postcopy);
+    g_test_add_func("/policy/predict", test_predict);
+    return g_test_run();
+}
