@@ -85,17 +85,12 @@ static void agent_adaptive_predict(AgentAdaptive *ad,
     in.throttle = TRUE;
     in.max_throttle = 0.9;
     drv_predict(&in, &pred);
-    ad->prediction = json_object_new();
-    json_object_set_string_member(ad->prediction, "strategy",
-                                  drv_strategy_name(pred.strategy));
+    ad->prediction = drv_prediction_to_json(&in, &pred);
+    json_object_set_string_member(ad->prediction, "basis", "first pass");
     json_object_set_int_member(ad->prediction, "at_ms", p->elapsed_ms);
+    /* from the start, to compare with the result's total */
     json_object_set_int_member(ad->prediction, "total_ms",
                                p->elapsed_ms + (gint64)pred.total_ms);
-    json_object_set_int_member(ad->prediction, "downtime_ms",
-                               (gint64)pred.downtime_ms);
-    json_object_set_int_member(ad->prediction, "dirty_rate_bps",
-                               (gint64)dirty_bps);
-    json_object_set_int_member(ad->prediction, "link_bps", (gint64)link_bps);
 }
 
 /* At the start of each pass: does pre-copy converge as it is? */

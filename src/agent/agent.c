@@ -10,6 +10,8 @@
 #include "drover-config.h"
 
 #define AGENT_CPU_SAMPLE_MS 2000
+/* when neither the configuration nor the NIC says (loopback, veth) */
+#define AGENT_DEFAULT_BANDWIDTH_MBPS 1000
 #define AGENT_EVENTS_RING 2048
 #define AGENT_EVENTS_MAX_SUBSCRIBERS 32
 #define AGENT_EVENTS_MAX_BACKLOG (1024 * 1024)
@@ -56,6 +58,8 @@ static gboolean agent_sample_vm_cpu(gpointer user_data)
     g_hash_table_iter_init(&iter, agent->vms);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         agent_vm_sample_cpu(value, cpus);
+        agent_vm_refresh_dirty_rate(value,
+                                    agent->config->dirty_rate_interval_s);
     }
     return G_SOURCE_CONTINUE;
 }
@@ -69,6 +73,17 @@ Agent *agent_new(AgentConfig *config, GError **error)
     if (!drv_mkdir_p(config->state_dir, 0700, error) ||
         !drv_mkdir_p(config->run_dir, 0700, error)) {
         return NULL;
+    }
+    /* a migration gets the link's speed unless told otherwise */
+    agent->bandwidth_source = "config";
+    if (config->migration_bandwidth_mbps == 0) {
+        config->migration_bandwidth_mbps =
+            agent_host_nic_speed_mbps(config->migration_address);
+        agent->bandwidth_source = "nic";
+        if (config->migration_bandwidth_mbps == 0) {
+            config->migration_bandwidth_mbps = AGENT_DEFAULT_BANDWIDTH_MBPS;
+            agent->bandwidth_source = "default";
+        }
     }
     agent->host_id = agent_load_host_id(config->state_dir, error);
     if (agent->host_id == NULL) {
@@ -429,6 +444,8 @@ JsonObject *agent_host_facts(Agent *agent)
     json_object_set_string_member(mig, "address", config->migration_address);
     json_object_set_int_member(mig, "bandwidth_mbps",
                                config->migration_bandwidth_mbps);
+    json_object_set_string_member(mig, "bandwidth_source",
+                                  agent->bandwidth_source);
     json_object_set_int_member(mig, "max_incoming",
                                config->max_incoming_migrations);
     json_object_set_int_member(mig, "max_outgoing",

@@ -32,6 +32,7 @@ typedef struct _Agent {
     DrvHttpRouter *router;
     SoupSession *session; /* calls to other agents */
     gint64 started_at_us;
+    const char *bandwidth_source; /* "config", "nic" or "default" */
 } Agent;
 
 Agent *agent_new(AgentConfig *config, GError **error);

@@ -390,6 +390,67 @@ static void api_get_disks(DrvHttpRequest *req, gpointer user_data)
     }
 }
 
+/* ---- dirty rate ---- */
+
+typedef struct {
+    ApiCall *call;
+    guint seconds;
+} ApiDirtyRate;
+
+static void api_on_dirtyrate(GObject *source, GAsyncResult *result,
+                             gpointer user_data)
+{
+    ApiDirtyRate *dr = user_data;
+    g_autoptr(GError) error = NULL;
+    gint64 rate = agent_vm_dirty_rate_finish(dr->call->vm, result, &error);
+    JsonObject *out;
+
+    if (rate < 0) {
+        api_reply_error(dr->call->req, error);
+    } else {
+        out = json_object_new();
+        json_object_set_string_member(out, "vm_id", dr->call->vm->spec->id);
+        json_object_set_int_member(out, "dirty_rate_bps", rate);
+        json_object_set_int_member(out, "seconds", dr->seconds);
+        json_object_set_int_member(out, "memory_bytes",
+                                   (gint64)dr->call->vm->spec->memory_mib *
+                                       1024 * 1024);
+        drv_http_reply_object(dr->call->req, 200, out);
+    }
+    api_call_free(dr->call);
+    g_free(dr);
+}
+
+static void api_dirtyrate(DrvHttpRequest *req, gpointer user_data)
+{
+    Agent *agent = user_data;
+    AgentVm *vm = api_vm(agent, req);
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(GError) error = NULL;
+    gint64 seconds = 1;
+    ApiDirtyRate *dr;
+
+    if (vm == NULL || (body = api_body(req, FALSE)) == NULL) {
+        return;
+    }
+    if (!drv_json_get_int(body, "dirtyrate", "seconds", FALSE, 1,
+                          AGENT_VM_DIRTY_RATE_MAX_S, &seconds, &error)) {
+        api_reply_error(req, error);
+        return;
+    }
+    if (vm->state != AGENT_VM_RUNNING) {
+        g_set_error(&error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "VM %s is %s: only a running guest dirties memory",
+                    vm->spec->name, agent_vm_state_name(vm->state));
+        api_reply_error(req, error);
+        return;
+    }
+    dr = g_new0(ApiDirtyRate, 1);
+    dr->call = api_call_new(req, vm);
+    dr->seconds = (guint)seconds;
+    agent_vm_dirty_rate_async(vm, dr->seconds, api_on_dirtyrate, dr);
+}
+
 /* ---- migrations ---- */
 
 static void api_on_migration_started(GObject *source, GAsyncResult *result,
@@ -614,6 +675,8 @@ void agent_api_register(Agent *agent)
     drv_http_router_add(r, "GET", "/v1/vms/{id}/console", api_get_console,
                         agent);
     drv_http_router_add(r, "GET", "/v1/vms/{id}/disks", api_get_disks, agent);
+    drv_http_router_add(r, "POST", "/v1/vms/{id}/dirtyrate", api_dirtyrate,
+                        agent);
     drv_http_router_add(r, "POST", "/v1/vms/{id}/migrate", api_migrate_vm,
                         agent);
     drv_http_router_add(r, "POST", "/v1/vms/{id}/cancelmigration",

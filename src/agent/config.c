@@ -124,6 +124,7 @@ static const char *const agent_config_keys[] = {
     "shutdown_timeout_s",
     "hook_timeout_s",
     "migration_timeout_s",
+    "dirty_rate_interval_s",
     "console_log_max_kib",
     NULL,
 };
@@ -260,7 +261,7 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
     if (!agent_config_uint(kf, origin, "cpus", g_get_num_processors(), 1, 4096,
                            &config->cpus, error) ||
         !agent_config_cpu_models(config, kf, origin, error) ||
-        !agent_config_uint(kf, origin, "migration_bandwidth_mbps", 1000, 1,
+        !agent_config_uint(kf, origin, "migration_bandwidth_mbps", 0, 1,
                            1000000, &config->migration_bandwidth_mbps, error) ||
         !agent_config_uint(kf, origin, "max_incoming_migrations", 2, 1, 64,
                            &config->max_incoming_migrations, error) ||
@@ -276,6 +277,8 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
                            &config->hook_timeout_s, error) ||
         !agent_config_uint(kf, origin, "migration_timeout_s", 900, 10, 86400,
                            &config->migration_timeout_s, error) ||
+        !agent_config_uint(kf, origin, "dirty_rate_interval_s", 60, 0, 86400,
+                           &config->dirty_rate_interval_s, error) ||
         !agent_config_uint(kf, origin, "console_log_max_kib", 4096, 16,
                            1024 * 1024, &config->console_log_max_kib, error)) {
         return FALSE;

@@ -40,19 +40,20 @@ typedef struct {
      * sharing one machine, as in the demo and the tests).
      */
     gboolean cpu_from_vms;
-    guint cpus; /* the host's CPU count as reported */
-    guint migration_bandwidth_mbps;
+    guint cpus;                     /* the host's CPU count as reported */
+    guint migration_bandwidth_mbps; /* 0 until resolved: the NIC's speed */
     guint max_incoming_migrations;
     guint max_outgoing_migrations;
     guint memory_reserve_mib;  /* kept for the host itself */
     guint memory_overhead_mib; /* counted per VM beyond its RAM */
     guint shutdown_timeout_s;
     guint hook_timeout_s;
-    guint migration_timeout_s; /* a migration still running is aborted */
-    guint console_log_max_kib; /* per VM, rotated once beyond */
-    GStrv cpu_models;          /* NULL: every model QEMU can run here */
-    GHashTable *storage;       /* domain name -> directory */
-    GHashTable *networks;      /* network name -> "user" or bridge name */
+    guint migration_timeout_s;   /* a migration still running is aborted */
+    guint dirty_rate_interval_s; /* background samples per VM; 0: none */
+    guint console_log_max_kib;   /* per VM, rotated once beyond */
+    GStrv cpu_models;            /* NULL: every model QEMU can run here */
+    GHashTable *storage;         /* domain name -> directory */
+    GHashTable *networks;        /* network name -> "user" or bridge name */
 } AgentConfig;
 
 void agent_config_free(AgentConfig *config);

@@ -11,6 +11,9 @@
 #include "agent/host.h"
 
 #include <errno.h>
+#include <gio/gio.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <net/if.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -489,4 +492,53 @@ gboolean agent_host_parse_pid_stat(const char *text, guint64 *cpu_ticks,
     }
     *cpu_ticks = utime + stime;
     return TRUE;
+}
+
+guint agent_host_nic_speed_of(const char *sysfs, const char *ifname)
+{
+    g_autofree char *path = g_build_filename(sysfs, ifname, "speed", NULL);
+    g_autofree char *text = NULL;
+    gint64 speed;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return 0;
+    }
+    g_strstrip(text);
+    /* virtual links say -1 */
+    if (!g_ascii_string_to_signed(text, 10, 1, G_MAXINT32, &speed, NULL)) {
+        return 0;
+    }
+    return (guint)speed;
+}
+
+guint agent_host_nic_speed_mbps(const char *address)
+{
+    struct ifaddrs *list = NULL;
+    g_autoptr(GInetAddress) wanted = g_inet_address_new_from_string(address);
+    guint speed = 0;
+
+    if (wanted == NULL || getifaddrs(&list) < 0) {
+        return 0;
+    }
+    for (struct ifaddrs *ifa = list; ifa != NULL && speed == 0;
+         ifa = ifa->ifa_next) {
+        g_autoptr(GSocketAddress) sa = NULL;
+
+        if (ifa->ifa_addr == NULL || (ifa->ifa_addr->sa_family != AF_INET &&
+                                      ifa->ifa_addr->sa_family != AF_INET6)) {
+            continue;
+        }
+        sa = g_socket_address_new_from_native(
+            ifa->ifa_addr, ifa->ifa_addr->sa_family == AF_INET
+                               ? sizeof(struct sockaddr_in)
+                               : sizeof(struct sockaddr_in6));
+        if (sa != NULL &&
+            g_inet_address_equal(
+                g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(sa)),
+                wanted)) {
+            speed = agent_host_nic_speed_of("/sys/class/net", ifa->ifa_name);
+        }
+    }
+    freeifaddrs(list);
+    return speed;
 }

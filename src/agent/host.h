@@ -61,6 +61,14 @@ gboolean agent_host_storage_usable(const char *path);
  * (/sys/class/net/NAME/bridge).
  */
 JsonObject *agent_host_network_status(const char *name, const char *kind);
+
+/*
+ * The link speed (Mbit/s) of the interface that has @address, from
+ * /sys/class/net/IF/speed; 0 when unknown (loopback, virtual links).
+ */
+guint agent_host_nic_speed_mbps(const char *address);
+/* As above for the interface named @ifname; @sysfs is /sys/class/net. */
+guint agent_host_nic_speed_of(const char *sysfs, const char *ifname);
 gboolean agent_host_network_available(const char *kind);
 
 G_END_DECLS

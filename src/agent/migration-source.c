@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/glib-extra.h"
 #include "common/json.h"
+#include "common/predict.h"
 
 #define AGENT_MIGRATION_RETRY_DELAY_MS 1000
 #define AGENT_MIGRATION_THROTTLE_INITIAL 20
@@ -1096,6 +1097,76 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
     return TRUE;
 }
 
+/*
+ * Every migration gets a prediction from its start, whatever its policy:
+ * from the VM's last background dirty-rate sample when it is recent, else
+ * from one taken while the destination prepares (page sampling costs the
+ * guest nothing).  The result then shows what was expected against what
+ * happened.
+ */
+#define AGENT_SOURCE_SAMPLE_S 1
+#define AGENT_SOURCE_SAMPLE_MAX_AGE_US (300 * G_USEC_PER_SEC)
+
+static void agent_source_predict(AgentMigration *mig, AgentVm *vm, gint64 rate,
+                                 gint64 age_us)
+{
+    const AgentPolicyInitial *initial;
+    guint64 link_bps;
+    DrvPredictInput in = {0};
+    DrvPrediction pred;
+
+    initial = agent_controller_initial(mig->controller);
+    link_bps = agent_source_bandwidth_bps(mig, initial->bandwidth_mbps);
+    if (link_bps == AGENT_MIGRATION_UNLIMITED_BPS) {
+        link_bps = (guint64)mig->agent->config->migration_bandwidth_mbps *
+                   1000 * 1000 / 8;
+    }
+    in.data_bytes = (double)vm->spec->memory_mib * 1024 * 1024;
+    in.working_set_bytes = in.data_bytes;
+    in.dirty_rate_bps = (double)rate;
+    in.link_bps = (double)link_bps;
+    in.downtime_ms = agent_controller_downtime(mig->controller);
+    agent_controller_means(mig->controller, &in.post_copy, &in.throttle);
+    in.max_throttle = 0.9;
+    drv_predict(&in, &pred);
+    mig->prediction = drv_prediction_to_json(&in, &pred);
+    json_object_set_string_member(mig->prediction, "basis",
+                                  "dirty-rate sample");
+    json_object_set_int_member(mig->prediction, "sample_age_s",
+                               age_us / G_USEC_PER_SEC);
+    json_object_set_int_member(mig->prediction, "at_ms",
+                               (g_get_real_time() - mig->started_us) / 1000);
+}
+
+static void agent_source_on_sampled(GObject *source, GAsyncResult *result,
+                                    gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    g_autoptr(GError) error = NULL;
+    gint64 rate = agent_vm_dirty_rate_finish(NULL, result, &error);
+    AgentVm *vm = agent_source_vm(mig);
+
+    /* a prediction is a nicety: the migration goes on without one */
+    if (rate >= 0 && vm != NULL && mig->controller != NULL &&
+        mig->prediction == NULL && mig->phase != AGENT_MIGRATION_ENDED) {
+        agent_source_predict(mig, vm, rate, 0);
+    }
+}
+
+static void agent_source_start_prediction(AgentMigration *mig, AgentVm *vm)
+{
+    gint64 rate;
+
+    if (agent_vm_dirty_rate_recent(vm, AGENT_SOURCE_SAMPLE_MAX_AGE_US, &rate)) {
+        agent_source_predict(mig, vm, rate,
+                             g_get_real_time() - vm->dirty_rate_us);
+    } else if (mig->was_running) {
+        agent_vm_dirty_rate_async(vm, AGENT_SOURCE_SAMPLE_S,
+                                  agent_source_on_sampled,
+                                  agent_migration_ref(mig));
+    }
+}
+
 void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
                                  GAsyncReadyCallback callback,
                                  gpointer user_data)
@@ -1153,6 +1224,7 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
     g_message("migration %s of VM %s to %s: prepare", mig->id, vm->spec->name,
               mig->peer_url);
     agent_event(agent, "migration_started", agent_migration_to_json(mig));
+    agent_source_start_prediction(mig, vm);
 
     body = json_object_new();
     src = json_object_new();

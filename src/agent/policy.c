@@ -53,16 +53,6 @@ void agent_action_free(AgentAction *action)
 
 /* ---- built-in policies ---- */
 
-static const char *const agent_builtin_names[] = {
-    "adaptive",  "legacy",           "minimal_downtime",
-    "post_copy", "suspend_workload", NULL,
-};
-
-const char *const *agent_policy_builtin_names(void)
-{
-    return agent_builtin_names;
-}
-
 static AgentPolicy *agent_policy_alloc(const char *name)
 {
     AgentPolicy *policy = g_new0(AgentPolicy, 1);
@@ -142,7 +132,8 @@ AgentPolicy *agent_policy_builtin(const char *name, GError **error)
         agent_policy_rule(policy, AGENT_TRIGGER_STALLED, 8, AGENT_ACTION_ABORT,
                           0);
     } else {
-        g_autofree char *known = g_strjoinv(", ", (char **)agent_builtin_names);
+        g_autofree char *known =
+            g_strjoinv(", ", (char **)drv_migration_policies());
 
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
                     "migrate: no policy named '%s' (built-in: %s; or give a "
@@ -608,6 +599,19 @@ AgentPolicyInitial *agent_controller_initial_mut(AgentController *ctrl)
 guint agent_controller_downtime(AgentController *ctrl)
 {
     return ctrl->downtime_ms;
+}
+
+void agent_controller_means(AgentController *ctrl, gboolean *post_copy,
+                            gboolean *throttle)
+{
+    *post_copy = ctrl->adaptive != NULL || ctrl->ctx.post_copy_after_passes;
+    *throttle =
+        ctrl->adaptive != NULL || ctrl->initial.auto_converge != AGENT_CAP_OFF;
+    for (guint i = 0; i < ctrl->policy.n_rules; i++) {
+        *post_copy |= ctrl->policy.rules[i].action == AGENT_ACTION_POSTCOPY;
+        *throttle |= ctrl->policy.rules[i].action == AGENT_ACTION_AUTO_CONVERGE;
+    }
+    *post_copy = *post_copy && ctrl->ctx.post_copy_allowed;
 }
 
 JsonObject *agent_controller_prediction(AgentController *ctrl)

@@ -86,8 +86,6 @@ AgentPolicy *agent_policy_from_json(JsonNode *node, GError **error);
 AgentPolicy *agent_policy_builtin(const char *name, GError **error);
 /* The schedule as JSON (adaptive: its name and parameters). */
 JsonObject *agent_policy_to_json(const AgentPolicy *policy);
-/* The built-in names, NULL-terminated. */
-const char *const *agent_policy_builtin_names(void);
 
 /* What a controller needs to know of the migration it drives. */
 typedef struct {
@@ -125,6 +123,10 @@ AgentPolicyInitial *agent_controller_initial_mut(AgentController *ctrl);
  */
 GPtrArray *agent_controller_step(AgentController *ctrl,
                                  const AgentMigrationProgress *progress);
+
+/* Whether it may, at some point, switch to post-copy (allowed) or throttle. */
+void agent_controller_means(AgentController *ctrl, gboolean *post_copy,
+                            gboolean *throttle);
 
 /* The controller's prediction, once it has made one (adaptive), or NULL. */
 JsonObject *agent_controller_prediction(AgentController *ctrl);

@@ -52,6 +52,7 @@ AgentVm *agent_vm_new(Agent *agent, DrvVmSpec *spec, const char *machine,
     vm->dir = agent_vm_dir(agent, spec->id);
     vm->created_us = g_get_real_time();
     vm->exit_waiters = g_ptr_array_new();
+    vm->dirty_rate_bps = -1;
     return vm;
 }
 
@@ -939,6 +940,14 @@ JsonObject *agent_vm_to_json(AgentVm *vm, gboolean with_spec)
     json_object_set_int_member(obj, "pid", vm->pid);
     json_object_set_double_member(obj, "cpu_percent",
                                   (double)(gint64)(vm->cpu_percent * 10) / 10);
+    if (vm->dirty_rate_bps >= 0) {
+        json_object_set_int_member(obj, "dirty_rate_bps", vm->dirty_rate_bps);
+        json_object_set_int_member(obj, "dirty_rate_age_s",
+                                   (g_get_real_time() - vm->dirty_rate_us) /
+                                       G_USEC_PER_SEC);
+    } else {
+        json_object_set_null_member(obj, "dirty_rate_bps");
+    }
     json_object_set_string_member(obj, "machine", vm->machine);
     json_object_set_int_member(obj, "ram_kib", (gint64)vm->ram_kib);
     json_object_set_boolean_member(obj, "monitor_connected",
@@ -960,4 +969,158 @@ JsonObject *agent_vm_to_json(AgentVm *vm, gboolean with_spec)
                                       drv_vm_spec_to_json(vm->spec));
     }
     return obj;
+}
+
+/* ---- dirty rate ---- */
+
+/*
+ * Pages hashed per GiB (QEMU: 512 by default, 128–16384): small guests
+ * would otherwise be judged on a few dozen pages.
+ */
+#define AGENT_VM_DIRTY_RATE_SAMPLE_PAGES 4096
+/* after the sample QEMU needs a moment to publish it */
+#define AGENT_VM_DIRTY_RATE_POLL_MS 200
+#define AGENT_VM_DIRTY_RATE_POLLS 10
+
+static gboolean agent_vm_dirty_rate_query(gpointer user_data);
+
+/* Every waiter gets the one measurement; then the next may start. */
+static void agent_vm_dirty_rate_done(AgentVm *vm, gint64 rate,
+                                     const GError *error)
+{
+    g_autoptr(GPtrArray) waiters = g_steal_pointer(&vm->dirty_rate_waiters);
+
+    if (error == NULL) {
+        vm->dirty_rate_bps = rate;
+    }
+    /* a failure waits a full interval too: no hammering a busy QEMU */
+    vm->dirty_rate_us = g_get_real_time();
+    for (guint i = 0; i < waiters->len; i++) {
+        GTask *task = g_ptr_array_index(waiters, i);
+
+        if (error != NULL) {
+            g_task_return_error(task, g_error_copy(error));
+        } else {
+            g_task_return_int(task, rate);
+        }
+    }
+    agent_vm_unref(vm);
+}
+
+static void agent_vm_on_dirty_rate(GObject *source, GAsyncResult *result,
+                                   gpointer user_data)
+{
+    AgentVm *vm = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = agent_vm_qmp_finish(vm, result, &error);
+    JsonObject *info = node && JSON_NODE_HOLDS_OBJECT(node)
+                           ? json_node_get_object(node)
+                           : NULL;
+
+    if (node == NULL) {
+        agent_vm_dirty_rate_done(vm, -1, error);
+        return;
+    }
+    if (g_strcmp0(drv_json_string_or(info, "status", ""), "measured") != 0) {
+        if (++vm->dirty_rate_polls >= AGENT_VM_DIRTY_RATE_POLLS) {
+            g_set_error(&error, DRV_ERROR, DRV_ERROR_TIMEOUT,
+                        "QEMU did not finish measuring the dirty rate of VM "
+                        "%s",
+                        vm->spec->name);
+            agent_vm_dirty_rate_done(vm, -1, error);
+            return;
+        }
+        g_timeout_add(AGENT_VM_DIRTY_RATE_POLL_MS, agent_vm_dirty_rate_query,
+                      vm);
+        return;
+    }
+    /* QEMU says MiB/s */
+    agent_vm_dirty_rate_done(
+        vm, drv_json_int_or(info, "dirty-rate", 0) * 1024 * 1024, NULL);
+}
+
+static gboolean agent_vm_dirty_rate_query(gpointer user_data)
+{
+    AgentVm *vm = user_data;
+
+    agent_vm_qmp_async(vm, "query-dirty-rate", NULL, 0, agent_vm_on_dirty_rate,
+                       vm);
+    return G_SOURCE_REMOVE;
+}
+
+static void agent_vm_on_dirty_rate_started(GObject *source,
+                                           GAsyncResult *result,
+                                           gpointer user_data)
+{
+    AgentVm *vm = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = agent_vm_qmp_finish(vm, result, &error);
+
+    if (node == NULL) {
+        agent_vm_dirty_rate_done(vm, -1, error);
+        return;
+    }
+    g_timeout_add(vm->dirty_rate_seconds * 1000 +
+                      AGENT_VM_DIRTY_RATE_POLL_MS / 2,
+                  agent_vm_dirty_rate_query, vm);
+}
+
+void agent_vm_dirty_rate_async(AgentVm *vm, guint seconds,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = g_task_new(NULL, NULL, callback, user_data);
+    g_autoptr(JsonObject) args = NULL;
+
+    /* QEMU measures one at a time: a caller joins the one under way */
+    if (vm->dirty_rate_waiters != NULL) {
+        g_ptr_array_add(vm->dirty_rate_waiters, task);
+        return;
+    }
+    vm->dirty_rate_waiters = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(vm->dirty_rate_waiters, task);
+    vm->dirty_rate_seconds = CLAMP(seconds, 1, AGENT_VM_DIRTY_RATE_MAX_S);
+    vm->dirty_rate_polls = 0;
+    args = json_object_new();
+    json_object_set_int_member(args, "calc-time", vm->dirty_rate_seconds);
+    json_object_set_int_member(args, "sample-pages",
+                               AGENT_VM_DIRTY_RATE_SAMPLE_PAGES);
+    agent_vm_qmp_async(vm, "calc-dirty-rate", args, 0,
+                       agent_vm_on_dirty_rate_started, agent_vm_ref(vm));
+}
+
+gint64 agent_vm_dirty_rate_finish(AgentVm *vm, GAsyncResult *result,
+                                  GError **error)
+{
+    return g_task_propagate_int(G_TASK(result), error);
+}
+
+gboolean agent_vm_dirty_rate_recent(AgentVm *vm, gint64 max_age_us,
+                                    gint64 *rate)
+{
+    if (vm->dirty_rate_bps < 0 ||
+        g_get_real_time() - vm->dirty_rate_us > max_age_us) {
+        return FALSE;
+    }
+    *rate = vm->dirty_rate_bps;
+    return TRUE;
+}
+
+static void agent_vm_on_refreshed(GObject *source, GAsyncResult *result,
+                                  gpointer user_data)
+{
+    /* kept on the VM by agent_vm_dirty_rate_done(); nobody waits */
+    g_autoptr(GError) error = NULL;
+
+    agent_vm_dirty_rate_finish(NULL, result, &error);
+}
+
+void agent_vm_refresh_dirty_rate(AgentVm *vm, guint interval_s)
+{
+    if (interval_s == 0 || vm->state != AGENT_VM_RUNNING ||
+        vm->dirty_rate_waiters != NULL ||
+        g_get_real_time() - vm->dirty_rate_us <
+            (gint64)interval_s * G_USEC_PER_SEC) {
+        return;
+    }
+    agent_vm_dirty_rate_async(vm, 1, agent_vm_on_refreshed, NULL);
 }

@@ -56,6 +56,12 @@ struct _AgentVm {
     guint64 cpu_ticks;
     gint64 cpu_sampled_us;
     AgentMigration *migration; /* the one in progress, owned by the agent */
+    /* the last dirty-rate sample (-1: none) and the one under way */
+    gint64 dirty_rate_bps;
+    gint64 dirty_rate_us;
+    GPtrArray *dirty_rate_waiters; /* GTask; NULL when none is under way */
+    guint dirty_rate_seconds;
+    guint dirty_rate_polls;
     guint shutdown_timer;
     gboolean destroying;
     GPtrArray *exit_waiters; /* GTask waiting for the process to go */
@@ -115,6 +121,24 @@ void agent_vm_qmp_async(AgentVm *vm, const char *command, JsonObject *arguments,
                         gpointer user_data);
 JsonNode *agent_vm_qmp_finish(AgentVm *vm, GAsyncResult *result,
                               GError **error);
+
+/*
+ * Measure how fast the guest dirties memory over @seconds (QEMU's
+ * calc-dirty-rate, page sampling: the guest is not slowed).  One
+ * measurement per VM at a time: QEMU refuses a second.
+ */
+#define AGENT_VM_DIRTY_RATE_MAX_S 60
+void agent_vm_dirty_rate_async(AgentVm *vm, guint seconds,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data);
+/* Bytes per second, or -1 with @error. */
+gint64 agent_vm_dirty_rate_finish(AgentVm *vm, GAsyncResult *result,
+                                  GError **error);
+/* The last sample, when it is younger than @max_age_us. */
+gboolean agent_vm_dirty_rate_recent(AgentVm *vm, gint64 max_age_us,
+                                    gint64 *rate);
+/* Take a sample in the background when the last is @interval_s old. */
+void agent_vm_refresh_dirty_rate(AgentVm *vm, guint interval_s);
 
 /* Take a CPU sample of the VM's QEMU, for cpu_percent. */
 void agent_vm_sample_cpu(AgentVm *vm, guint host_cpus);

@@ -85,7 +85,7 @@ JsonObject *cli_parse_nic(const char *text, GError **error)
 typedef enum {
     CLI_SETTING_STRING,
     CLI_SETTING_INT,
-    CLI_SETTING_BOOL,
+    CLI_SETTING_BOOL, /* or "inherit" */
 } CliSettingType;
 
 static const struct {
@@ -212,8 +212,13 @@ JsonObject *cli_parse_cluster_settings(const char *const *pairs, GError **error)
         case CLI_SETTING_BOOL: {
             gboolean flag;
 
+            if (g_ascii_strcasecmp(value, "inherit") == 0) {
+                json_object_set_string_member(target, member, "inherit");
+                break;
+            }
             if (!cli_parse_bool(value, &flag)) {
-                cli_usage_error(error, "'%s' must be true or false, not '%s'",
+                cli_usage_error(error,
+                                "'%s' must be true, false or inherit, not '%s'",
                                 key, value);
                 return NULL;
             }

@@ -7,8 +7,12 @@
 #include "common/error.h"
 #include "common/json.h"
 
+/* "inherit" defers to droverd's configuration (docs/policies.md). */
 static const char *cluster_yes_no(JsonObject *obj, const char *member)
 {
+    if (g_strcmp0(drv_json_string_or(obj, member, NULL), "inherit") == 0) {
+        return "inherit (droverd's setting)";
+    }
     return drv_json_bool_or(obj, member, FALSE) ? "yes" : "no";
 }
 

@@ -24,29 +24,69 @@ static JsonObject *migrate_post(CliContext *ctx, const char *arg,
     return cli_client_call_object(ctx->client, "POST", path, body, error);
 }
 
+/* GET /api/vms/{id}/migration_estimate, printed. */
+static gboolean migrate_estimate(CliContext *ctx, const char *arg,
+                                 const char *host_id, GError **error)
+{
+    g_autofree char *id = NULL;
+    g_autofree char *escaped = NULL;
+    g_autofree char *host_escaped = NULL;
+    g_autoptr(JsonObject) vm = NULL;
+    g_autoptr(JsonObject) estimate = NULL;
+    g_autofree char *text = NULL;
+
+    vm = cli_client_lookup(ctx->client, CLI_KIND_VM, arg, &id, error);
+    if (vm == NULL) {
+        return FALSE;
+    }
+    escaped = g_uri_escape_string(id, NULL, FALSE);
+    host_escaped = g_uri_escape_string(host_id ? host_id : "", NULL, FALSE);
+    estimate = cli_client_getf(ctx->client, error,
+                               "/api/vms/%s/migration_estimate?host=%s",
+                               escaped, host_escaped);
+    if (estimate == NULL) {
+        return FALSE;
+    }
+    if (ctx->json) {
+        cli_print_object(estimate);
+        return TRUE;
+    }
+    text = cli_migration_estimate_text(estimate);
+    fputs(text, stdout);
+    return TRUE;
+}
+
 gboolean cli_vm_migrate(CliContext *ctx, char **argv, GError **error)
 {
     g_autofree char *to = NULL;
     gboolean wait = FALSE;
+    gboolean dry_run = FALSE;
     const GOptionEntry entries[] = {
         {"to", 0, 0, G_OPTION_ARG_STRING, &to,
          "The destination (default: the scheduler's choice)", "HOST"},
         {"wait", 0, 0, G_OPTION_ARG_NONE, &wait,
          "Follow the migration to its end", NULL},
+        {"dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run,
+         "Measure the guest and predict the migration; move nothing", NULL},
         {NULL},
     };
-    g_auto(GStrv) rest = cli_parse("vm migrate", "VM [--to HOST] [--wait]",
-                                   entries, &ctx->json, argv, 1, 1, error);
+    g_auto(GStrv) rest =
+        cli_parse("vm migrate", "VM [--to HOST] [--wait | --dry-run]", entries,
+                  &ctx->json, argv, 1, 1, error);
     g_autoptr(JsonObject) body = json_object_new();
     g_autoptr(JsonObject) vm = NULL;
     g_autoptr(JsonObject) mig = NULL;
+    g_autofree char *host_id = NULL;
     const char *destination;
 
     if (rest == NULL) {
         return FALSE;
     }
+    if (wait && dry_run) {
+        cli_usage_error(error, "--wait and --dry-run exclude each other");
+        return FALSE;
+    }
     if (to != NULL) {
-        g_autofree char *host_id = NULL;
         g_autoptr(JsonObject) host =
             cli_client_lookup(ctx->client, CLI_KIND_HOST, to, &host_id, error);
         JsonObject *ref;
@@ -58,10 +98,14 @@ gboolean cli_vm_migrate(CliContext *ctx, char **argv, GError **error)
         json_object_set_string_member(ref, "id", host_id);
         json_object_set_object_member(body, "host", ref);
     }
+    if (dry_run) {
+        return migrate_estimate(ctx, rest[0], to ? host_id : NULL, error);
+    }
     mig = migrate_post(ctx, rest[0], "migrate", body, &vm, error);
     if (mig == NULL) {
         return FALSE;
     }
+
     if (wait) {
         return cli_wait_migration(ctx, drv_json_string_or(mig, "id", ""),
                                   error);

@@ -368,10 +368,94 @@ char *cli_migration_result_line(JsonObject *migration)
         drv_json_int_or(result, "transferred_bytes",
                         drv_json_int_or(progress, "transferred_bytes", -1)));
 
-    return g_strdup_printf(
-        "%s migrated from %s to %s in %s, downtime %s, %s transferred",
+    GString *out = g_string_new(NULL);
+    const char *policy = drv_json_string_or(result, "policy", NULL);
+    JsonObject *prediction = drv_json_object_or_null(result, "prediction");
+
+    g_string_append_printf(
+        out, "%s migrated from %s to %s in %s, downtime %s, %s transferred",
         vm ? vm : "?", source ? source : "?", destination ? destination : "?",
         total, downtime, moved);
+    if (policy != NULL) {
+        gint64 throttle = drv_json_int_or(result, "max_throttle_percent", 0);
+
+        g_string_append_printf(out, " (policy %s, ", policy);
+        if (drv_json_bool_or(result, "postcopy", FALSE)) {
+            g_string_append(out, "post-copy");
+        } else if (throttle > 0) {
+            g_string_append_printf(
+                out, "throttled up to %" G_GINT64_FORMAT "%%", throttle);
+        } else {
+            g_string_append(out, "pre-copy");
+        }
+        if (prediction != NULL) {
+            g_autofree char *p_total = cli_format_duration_ms(
+                drv_json_int_or(prediction, "total_ms", -1));
+            g_autofree char *p_down = cli_format_duration_ms(
+                drv_json_int_or(prediction, "downtime_ms", -1));
+
+            g_string_append_printf(out, "; predicted %s, downtime %s", p_total,
+                                   p_down);
+        }
+        g_string_append_c(out, ')');
+    }
+    return g_string_free(out, FALSE);
+}
+
+char *cli_migration_estimate_text(JsonObject *estimate)
+{
+    JsonObject *params = drv_json_object_or_null(estimate, "parameters");
+    JsonObject *measured = drv_json_object_or_null(estimate, "measured");
+    JsonObject *p = drv_json_object_or_null(estimate, "prediction");
+    const char *vm = cli_ref_name(estimate, "vm");
+    const char *source = cli_ref_name(estimate, "source");
+    const char *destination = cli_ref_name(estimate, "destination");
+    g_autofree char *link = cli_format_throughput(
+        (double)drv_json_int_or(measured, "link_bps", 0) * 8.0 / 1e6);
+    g_autofree char *memory =
+        cli_format_bytes(drv_json_int_or(measured, "memory_bytes", 0));
+    g_autofree char *dirty =
+        cli_format_bytes(drv_json_int_or(measured, "dirty_rate_bps", 0));
+    g_autofree char *total =
+        cli_format_duration_ms(drv_json_int_or(p, "total_ms", -1));
+    g_autofree char *down =
+        cli_format_duration_ms(drv_json_int_or(p, "downtime_ms", -1));
+    JsonArray *list = drv_json_array_or_null(estimate, "warnings");
+    GString *out = g_string_new(NULL);
+    gint64 throttle = drv_json_int_or(p, "throttle_percent", 0);
+
+    g_string_append_printf(
+        out,
+        "%s would migrate from %s to %s with policy %s at "
+        "%s%s\n",
+        vm ? vm : "?", source ? source : "?", destination ? destination : "?",
+        drv_json_string_or(params, "policy", "?"), link,
+        drv_json_bool_or(params, "post_copy", FALSE) ? ", post-copy allowed"
+                                                     : "");
+    g_string_append_printf(out,
+                           "measured: the guest dirties %s/s of %s "
+                           "(%" G_GINT64_FORMAT " s sample)\n",
+                           dirty, memory,
+                           drv_json_int_or(measured, "seconds", 0));
+    g_string_append_printf(out, "predicted: %s, downtime %s, %s", total, down,
+                           drv_json_string_or(p, "strategy", "?"));
+    if (throttle > 0) {
+        g_string_append_printf(out, " (guest throttled %" G_GINT64_FORMAT "%%)",
+                               throttle);
+    }
+    g_string_append_printf(out, ", %" G_GINT64_FORMAT " pass%s\n",
+                           drv_json_int_or(p, "passes", 0),
+                           drv_json_int_or(p, "passes", 0) == 1 ? "" : "es");
+    for (guint i = 0; list && i < json_array_get_length(list); i++) {
+        JsonNode *node = json_array_get_element(list, i);
+
+        if (JSON_NODE_HOLDS_VALUE(node) &&
+            json_node_get_value_type(node) == G_TYPE_STRING) {
+            g_string_append_printf(out, "warning: %s\n",
+                                   json_node_get_string(node));
+        }
+    }
+    return g_string_free(out, FALSE);
 }
 
 char *cli_migration_failure_line(JsonObject *migration)

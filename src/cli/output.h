@@ -92,6 +92,8 @@ char *cli_migration_result_line(JsonObject *migration);
  * host1 to host2 failed: <the error message verbatim>".
  */
 char *cli_migration_failure_line(JsonObject *migration);
+/* A dry run's answer (POST /api/vms/{id}/migrate, dry_run), lines. */
+char *cli_migration_estimate_text(JsonObject *estimate);
 
 /* ---- events ---- */
 

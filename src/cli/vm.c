@@ -418,7 +418,7 @@ const CliCommand cli_vm_commands[] = {
     {"start", vm_start, "VM [--on HOST] [--wait]", "Start a VM"},
     {"stop", vm_stop, "VM [--force] [--wait]", "Stop a VM"},
     {"remove", vm_remove, "VM", "Remove a VM that is down"},
-    {"migrate", cli_vm_migrate, "VM [--to HOST] [--wait]",
+    {"migrate", cli_vm_migrate, "VM [--to HOST] [--wait | --dry-run]",
      "Live-migrate a VM (to the scheduler's choice without --to)"},
     {"cancel-migration", cli_vm_cancel_migration, "VM",
      "Cancel a VM's queued or running migration"},

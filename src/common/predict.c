@@ -109,3 +109,25 @@ void drv_predict(const DrvPredictInput *in, DrvPrediction *out)
         out->total_ms = first_s * 1000.0 + out->downtime_ms;
     }
 }
+
+JsonObject *drv_prediction_to_json(const DrvPredictInput *in,
+                                   const DrvPrediction *prediction)
+{
+    JsonObject *obj = json_object_new();
+
+    json_object_set_string_member(obj, "strategy",
+                                  drv_strategy_name(prediction->strategy));
+    json_object_set_int_member(obj, "total_ms", (gint64)prediction->total_ms);
+    json_object_set_int_member(obj, "downtime_ms",
+                               (gint64)prediction->downtime_ms);
+    json_object_set_int_member(obj, "passes", prediction->passes);
+    json_object_set_int_member(obj, "throttle_percent",
+                               (gint64)(prediction->throttle * 100.0 + 0.5));
+    json_object_set_int_member(obj, "sent_bytes",
+                               (gint64)prediction->sent_bytes);
+    json_object_set_boolean_member(obj, "converges", prediction->converges);
+    json_object_set_int_member(obj, "dirty_rate_bps",
+                               (gint64)in->dirty_rate_bps);
+    json_object_set_int_member(obj, "link_bps", (gint64)in->link_bps);
+    return obj;
+}

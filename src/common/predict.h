@@ -13,6 +13,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -55,5 +56,13 @@ void drv_predict_precopy(const DrvPredictInput *in, DrvPrediction *out);
 
 /* The cheapest way to finish: pre-copy, post-copy, throttle, pause. */
 void drv_predict(const DrvPredictInput *in, DrvPrediction *out);
+
+/*
+ * {"strategy", "total_ms", "downtime_ms", "passes", "throttle_percent",
+ *  "sent_bytes", "converges", "dirty_rate_bps", "link_bps"}: what agents
+ * put in a migration's result and droverd in an estimate.
+ */
+JsonObject *drv_prediction_to_json(const DrvPredictInput *in,
+                                   const DrvPrediction *prediction);
 
 G_END_DECLS

@@ -21,6 +21,49 @@ static const char *const drv_format_names[] = {
     [DRV_DISK_FORMAT_QCOW2] = "qcow2",
 };
 
+/* What the agent's schedules do (src/agent/policy.c, docs/policies.md). */
+static const DrvMigrationPolicy drv_policies[] = {
+    {"adaptive", 35, TRUE, TRUE},           {"legacy", 300, FALSE, FALSE},
+    {"minimal_downtime", 100, FALSE, TRUE}, {"post_copy", 100, TRUE, TRUE},
+    {"suspend_workload", 100, FALSE, TRUE},
+};
+
+const char *const *drv_migration_policies(void)
+{
+    static const char *names[G_N_ELEMENTS(drv_policies) + 1];
+
+    for (guint i = 0; i < G_N_ELEMENTS(drv_policies); i++) {
+        names[i] = drv_policies[i].name;
+    }
+    return names;
+}
+
+const DrvMigrationPolicy *drv_migration_policy_lookup(const char *name)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(drv_policies); i++) {
+        if (g_strcmp0(drv_policies[i].name, name) == 0) {
+            return &drv_policies[i];
+        }
+    }
+    return NULL;
+}
+
+gboolean drv_migration_policy_check(const char *what, const char *name,
+                                    gboolean inherit_ok, GError **error)
+{
+    g_autofree char *names = NULL;
+
+    if ((inherit_ok && g_strcmp0(name, "inherit") == 0) ||
+        drv_migration_policy_lookup(name) != NULL) {
+        return TRUE;
+    }
+    names = g_strjoinv(", ", (char **)drv_migration_policies());
+    g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                "%s must be %sone of %s, not '%s'", what,
+                inherit_ok ? "inherit or " : "", names, name);
+    return FALSE;
+}
+
 const char *drv_migration_mode_name(DrvMigrationMode mode)
 {
     return drv_mode_names[mode];
@@ -163,14 +206,12 @@ static gboolean drv_get_name(JsonObject *obj, const char *what,
     return TRUE;
 }
 
-/* "inherit", true or false */
-static gboolean drv_get_tristate(JsonObject *obj, const char *what,
-                                 const char *member, DrvTristate *out,
-                                 GError **error)
+gboolean drv_json_get_tristate(JsonObject *obj, const char *what,
+                               const char *member, DrvTristate *out,
+                               GError **error)
 {
     JsonNode *node = json_object_get_member(obj, member);
 
-    *out = DRV_TRISTATE_INHERIT;
     if (node == NULL) {
         return TRUE;
     }
@@ -183,6 +224,7 @@ static gboolean drv_get_tristate(JsonObject *obj, const char *what,
     if (JSON_NODE_HOLDS_VALUE(node) &&
         json_node_get_value_type(node) == G_TYPE_STRING &&
         g_str_equal(json_node_get_string(node), "inherit")) {
+        *out = DRV_TRISTATE_INHERIT;
         return TRUE;
     }
     g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
@@ -327,12 +369,12 @@ static gboolean drv_parse_migration(JsonObject *obj, DrvVmSpec *spec,
         !drv_json_get_string(mig, "migration", "mode", FALSE, &mode, error) ||
         !drv_json_get_string(mig, "migration", "policy", FALSE, &policy,
                              error) ||
-        !drv_get_tristate(mig, "migration", "auto_converge",
-                          &spec->auto_converge, error) ||
-        !drv_get_tristate(mig, "migration", "compression", &spec->compression,
-                          error) ||
-        !drv_get_tristate(mig, "migration", "post_copy", &spec->post_copy,
-                          error)) {
+        !drv_json_get_tristate(mig, "migration", "auto_converge",
+                               &spec->auto_converge, error) ||
+        !drv_json_get_tristate(mig, "migration", "compression",
+                               &spec->compression, error) ||
+        !drv_json_get_tristate(mig, "migration", "post_copy", &spec->post_copy,
+                               error)) {
         return FALSE;
     }
     idx = drv_lookup(drv_mode_names, G_N_ELEMENTS(drv_mode_names), mode);
@@ -344,11 +386,8 @@ static gboolean drv_parse_migration(JsonObject *obj, DrvVmSpec *spec,
         return FALSE;
     }
     spec->migration_mode = (DrvMigrationMode)idx;
-    if (!drv_name_is_valid(policy)) {
-        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
-                    "migration: 'policy' must be \"inherit\" or a policy "
-                    "name, not '%s'",
-                    policy);
+    if (!drv_migration_policy_check("migration: 'policy'", policy, TRUE,
+                                    error)) {
         return FALSE;
     }
     g_free(spec->migration_policy);
@@ -526,8 +565,8 @@ DrvVmSpec *drv_vm_spec_from_json(JsonObject *obj, gboolean generate_id,
     return g_steal_pointer(&spec);
 }
 
-static void drv_set_tristate(JsonObject *obj, const char *member,
-                             DrvTristate value)
+void drv_json_set_tristate(JsonObject *obj, const char *member,
+                           DrvTristate value)
 {
     if (value == DRV_TRISTATE_INHERIT) {
         json_object_set_string_member(obj, member, "inherit");
@@ -579,9 +618,9 @@ JsonObject *drv_vm_spec_to_json(const DrvVmSpec *spec)
     json_object_set_string_member(
         mig, "mode", drv_migration_mode_name(spec->migration_mode));
     json_object_set_string_member(mig, "policy", spec->migration_policy);
-    drv_set_tristate(mig, "auto_converge", spec->auto_converge);
-    drv_set_tristate(mig, "compression", spec->compression);
-    drv_set_tristate(mig, "post_copy", spec->post_copy);
+    drv_json_set_tristate(mig, "auto_converge", spec->auto_converge);
+    drv_json_set_tristate(mig, "compression", spec->compression);
+    drv_json_set_tristate(mig, "post_copy", spec->post_copy);
     if (spec->bandwidth_mbps) {
         json_object_set_int_member(mig, "bandwidth_mbps", spec->bandwidth_mbps);
     } else {

@@ -92,6 +92,31 @@ const char *drv_priority_name(DrvPriority priority);
 gboolean drv_priority_from_name(const char *name, DrvPriority *out);
 const char *drv_disk_format_name(DrvDiskFormat format);
 
+/* The built-in migration policies (docs/policies.md), NULL-terminated. */
+const char *const *drv_migration_policies(void);
+typedef struct {
+    const char *name;
+    guint downtime_ms;  /* the downtime limit QEMU is given first */
+    gboolean post_copy; /* switches to post-copy where that is allowed */
+    gboolean throttle;  /* slows a guest that outruns the link */
+} DrvMigrationPolicy;
+
+/* NULL when @name is not a built-in policy. */
+const DrvMigrationPolicy *drv_migration_policy_lookup(const char *name);
+/* @what names the setting in the error: "cluster: migration.policy". */
+gboolean drv_migration_policy_check(const char *what, const char *name,
+                                    gboolean inherit_ok, GError **error);
+
+/*
+ * A member that is "inherit", true or false; left as it is when absent, so
+ * an update changes only what it names.
+ */
+gboolean drv_json_get_tristate(JsonObject *obj, const char *what,
+                               const char *member, DrvTristate *out,
+                               GError **error);
+void drv_json_set_tristate(JsonObject *obj, const char *member,
+                           DrvTristate value);
+
 /* Names of objects: 1–64 of [A-Za-z0-9._-], starting with a letter/digit. */
 gboolean drv_name_is_valid(const char *name);
 /* A unicast MAC "xx:xx:xx:xx:xx:xx"; case-insensitive. */

@@ -161,9 +161,9 @@ static gboolean api_cluster_update(Mgr *mgr, MgrCluster *cluster,
     gint64 out = cluster->max_outgoing_migrations;
     gint64 in = cluster->max_incoming_migrations;
     gint64 cpu = cluster->max_cpu_percent;
-    gboolean ac = cluster->auto_converge;
-    gboolean comp = cluster->compression;
-    gboolean pc = cluster->post_copy;
+    DrvTristate ac = cluster->auto_converge;
+    DrvTristate comp = cluster->compression;
+    DrvTristate pc = cluster->post_copy;
     MgrCluster *other;
 
     if (!drv_json_check_members(body, "cluster", known, error) ||
@@ -188,12 +188,15 @@ static gboolean api_cluster_update(Mgr *mgr, MgrCluster *cluster,
                               error) ||
          !drv_json_get_int(mig, "migration", "bandwidth_mbps", FALSE, 0,
                            1000000, &bw, error) ||
-         !drv_json_get_bool(mig, "migration", "auto_converge", FALSE, &ac,
-                            error) ||
-         !drv_json_get_bool(mig, "migration", "compression", FALSE, &comp,
-                            error) ||
-         !drv_json_get_bool(mig, "migration", "post_copy", FALSE, &pc,
-                            error))) {
+         !drv_json_get_tristate(mig, "migration", "auto_converge", &ac,
+                                error) ||
+         !drv_json_get_tristate(mig, "migration", "compression", &comp,
+                                error) ||
+         !drv_json_get_tristate(mig, "migration", "post_copy", &pc, error))) {
+        return FALSE;
+    }
+    if (!drv_migration_policy_check("cluster: migration.policy", policy, TRUE,
+                                    error)) {
         return FALSE;
     }
     if (sched_obj != NULL &&
@@ -203,11 +206,10 @@ static gboolean api_cluster_update(Mgr *mgr, MgrCluster *cluster,
                               FALSE, &params, error))) {
         return FALSE;
     }
-    if (!drv_name_is_valid(name) || !drv_name_is_valid(baseline) ||
-        !drv_name_is_valid(policy)) {
+    if (!drv_name_is_valid(name) || !drv_name_is_valid(baseline)) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
-                    "cluster: name, cpu_baseline and migration.policy must "
-                    "be 1-64 letters, digits, '.', '_' or '-'");
+                    "cluster: name and cpu_baseline must be 1-64 letters, "
+                    "digits, '.', '_' or '-'");
         return FALSE;
     }
     if (g_strcmp0(sched, "none") != 0) {
@@ -785,6 +787,53 @@ static void api_stop_vm(DrvHttpRequest *req, gpointer user_data)
     drv_http_reply_object(req, 202, mgr_present_vm(mgr, vm));
 }
 
+static void api_on_estimated(GObject *source, GAsyncResult *result,
+                             gpointer user_data)
+{
+    g_autoptr(DrvHttpRequest) req = user_data;
+    g_autoptr(GError) error = NULL;
+    JsonObject *estimate = mgr_estimate_finish(result, &error);
+
+    if (estimate == NULL) {
+        api_fail(req, error);
+        return;
+    }
+    drv_http_reply_object(req, 200, estimate);
+}
+
+/* GET /api/vms/{id}/migration_estimate?host=ID|NAME&seconds=N */
+static void api_migration_estimate(DrvHttpRequest *req, gpointer user_data)
+{
+    Mgr *mgr = user_data;
+    MgrVm *vm = api_vm(mgr, req);
+    const char *wanted = drv_http_request_query(req, "host");
+    g_autoptr(GError) error = NULL;
+    MgrHost *host = NULL;
+    gint64 seconds = 1;
+
+    if (vm == NULL) {
+        return;
+    }
+    if (!drv_http_request_query_int(req, "seconds", 1, MGR_ESTIMATE_MAX_SECONDS,
+                                    1, &seconds, &error)) {
+        api_fail(req, error);
+        return;
+    }
+    if (wanted != NULL && *wanted != '\0') {
+        host = g_hash_table_lookup(mgr->hosts, wanted);
+        if (host == NULL) {
+            host = mgr_host_by_name(mgr, wanted);
+        }
+        if (host == NULL) {
+            drv_http_reply_error_literal(req, DRV_ERROR_NOT_FOUND,
+                                         "no host has that id or name");
+            return;
+        }
+    }
+    mgr_estimate_async(mgr, vm, host, (guint)seconds, api_on_estimated,
+                       drv_http_request_hold(req));
+}
+
 static void api_migrate_vm(DrvHttpRequest *req, gpointer user_data)
 {
     Mgr *mgr = user_data;
@@ -1003,6 +1052,8 @@ void mgr_api_register(Mgr *mgr)
                         api_cancel_migration, mgr);
     drv_http_router_add(r, "GET", "/api/vms/{id}/migration_targets",
                         api_migration_targets, mgr);
+    drv_http_router_add(r, "GET", "/api/vms/{id}/migration_estimate",
+                        api_migration_estimate, mgr);
     drv_http_router_add(r, "GET", "/api/migrations", api_list_migrations, mgr);
     drv_http_router_add(r, "GET", "/api/migrations/{id}", api_get_migration,
                         mgr);

@@ -14,6 +14,10 @@ static const char *const mgr_config_keys[] = {
     "migration_poll_ms",
     "migration_history",
     "events_kept",
+    "migration_policy",
+    "migration_post_copy",
+    "migration_auto_converge",
+    "migration_compression",
     NULL,
 };
 
@@ -25,6 +29,7 @@ void mgr_config_free(MgrConfig *config)
     g_free(config->listen);
     g_free(config->database);
     g_free(config->web_dir);
+    g_free(config->migration_policy);
     g_free(config);
 }
 
@@ -88,6 +93,56 @@ static gboolean mgr_config_check_known(GKeyFile *kf, const char *origin,
     return TRUE;
 }
 
+/* "policy" (the policy decides), "true" or "false". */
+static gboolean mgr_config_switch(GKeyFile *kf, const char *origin,
+                                  const char *key, DrvTristate *out,
+                                  GError **error)
+{
+    g_autofree char *text = mgr_config_string(kf, key, "policy");
+
+    if (g_str_equal(text, "policy")) {
+        *out = DRV_TRISTATE_INHERIT;
+    } else if (g_str_equal(text, "true") || g_str_equal(text, "false")) {
+        *out =
+            g_str_equal(text, "true") ? DRV_TRISTATE_TRUE : DRV_TRISTATE_FALSE;
+    } else {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "%s: [manager] %s must be policy, true or false, not "
+                    "'%s'",
+                    origin, key, text);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean mgr_config_migration(MgrConfig *config, GKeyFile *kf,
+                                     const char *origin, GError **error)
+{
+    g_autofree char *post_copy =
+        mgr_config_string(kf, "migration_post_copy", "true");
+    g_autoptr(GError) local = NULL;
+
+    config->migration_policy =
+        mgr_config_string(kf, "migration_policy", "adaptive");
+    if (!drv_migration_policy_check("[manager] migration_policy",
+                                    config->migration_policy, FALSE, &local)) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID, "%s: %s", origin,
+                    local->message);
+        return FALSE;
+    }
+    if (!g_str_equal(post_copy, "true") && !g_str_equal(post_copy, "false")) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "%s: [manager] migration_post_copy must be true or false",
+                    origin);
+        return FALSE;
+    }
+    config->migration_post_copy = g_str_equal(post_copy, "true");
+    return mgr_config_switch(kf, origin, "migration_auto_converge",
+                             &config->migration_auto_converge, error) &&
+           mgr_config_switch(kf, origin, "migration_compression",
+                             &config->migration_compression, error);
+}
+
 MgrConfig *mgr_config_parse(const char *data, const char *origin,
                             GError **error)
 {
@@ -139,7 +194,8 @@ MgrConfig *mgr_config_parse(const char *data, const char *origin,
         !mgr_config_uint(kf, origin, "migration_history", 1000, 10, 1000000,
                          &config->migration_history, error) ||
         !mgr_config_uint(kf, origin, "events_kept", 100000, 100, 100000000,
-                         &config->events_kept, error)) {
+                         &config->events_kept, error) ||
+        !mgr_config_migration(config, kf, origin, error)) {
         return NULL;
     }
     return g_steal_pointer(&config);

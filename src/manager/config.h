@@ -12,6 +12,8 @@
 
 #include <glib.h>
 
+#include "common/vmspec.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -26,6 +28,11 @@ typedef struct {
     guint migration_poll_ms;   /* progress of a running migration */
     guint migration_history;   /* finished migrations kept */
     guint events_kept;         /* events kept in the store */
+    /* migration settings clusters and VMs inherit (docs/policies.md) */
+    char *migration_policy;              /* a built-in policy */
+    gboolean migration_post_copy;        /* allowed */
+    DrvTristate migration_auto_converge; /* INHERIT: the policy decides */
+    DrvTristate migration_compression;   /* INHERIT: the policy decides */
 } MgrConfig;
 
 void mgr_config_free(MgrConfig *config);

@@ -143,6 +143,13 @@ void mgr_queue_free(MgrQueue *queue);
 /* Resume the running migrations a previous run left (after loading). */
 void mgr_queue_resume(MgrQueue *queue);
 /*
+ * Whether a migration of @vm (to @host, or NULL for the scheduler's pick)
+ * would be queued: the VM runs, has no migration, may move, and a named
+ * host takes it now or once a migration slot frees.
+ */
+gboolean mgr_queue_check(Mgr *mgr, MgrVm *vm, MgrHost *host, gboolean automatic,
+                         GError **error);
+/*
  * Queue a migration of @vm (to @host, or NULL for the scheduler's pick).
  * Refused at once when the VM cannot move, or a named host refuses it.
  */
@@ -156,7 +163,26 @@ gboolean mgr_queue_cancel(Mgr *mgr, MgrMigration *mig, const char *user,
 void mgr_queue_kick(Mgr *mgr);
 /* Running migrations from / to @host_id. */
 guint mgr_queue_running_from(Mgr *mgr, const char *host_id);
+/*
+ * The migration parameters a move of @vm gets (docs/policies.md): its own
+ * settings over its cluster's over droverd's, and the smaller of the two
+ * hosts' link shares counting @starting more migrations on each.
+ */
+JsonObject *mgr_queue_migration_settings(Mgr *mgr, MgrVm *vm, MgrHost *source,
+                                         MgrHost *dest, guint starting);
 guint mgr_queue_running_to(Mgr *mgr, const char *host_id);
+
+/* estimate.c */
+/*
+ * What migrating @vm to @host (NULL: the scheduler's pick) would take:
+ * refused as mgr_queue_check() refuses, else the source agent measures
+ * the guest's dirty rate for @seconds and the predictor answers
+ * (docs/manager-api.md, "dry run").
+ */
+#define MGR_ESTIMATE_MAX_SECONDS 10
+void mgr_estimate_async(Mgr *mgr, MgrVm *vm, MgrHost *host, guint seconds,
+                        GAsyncReadyCallback callback, gpointer user_data);
+JsonObject *mgr_estimate_finish(GAsyncResult *result, GError **error);
 
 /* maintenance.c */
 /* Refused (DRV_ERROR_REFUSED) with the VMs named when it cannot be done. */

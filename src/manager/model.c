@@ -148,7 +148,10 @@ MgrCluster *mgr_cluster_new(const char *id, const char *name)
     cluster->id = mgr_id_or_new(id);
     cluster->name = g_strdup(name);
     cluster->cpu_baseline = g_strdup("qemu64");
-    cluster->migration_policy = g_strdup("legacy");
+    cluster->migration_policy = g_strdup("inherit");
+    cluster->auto_converge = DRV_TRISTATE_INHERIT;
+    cluster->compression = DRV_TRISTATE_INHERIT;
+    cluster->post_copy = DRV_TRISTATE_INHERIT;
     cluster->max_outgoing_migrations = 2;
     cluster->max_incoming_migrations = 2;
     cluster->max_cpu_percent = 80;
@@ -215,6 +218,7 @@ MgrVm *mgr_vm_new(const char *cluster_id, DrvVmSpec *spec)
     vm->cluster_id = g_strdup(cluster_id);
     vm->spec = spec;
     vm->status = MGR_VM_DOWN;
+    vm->dirty_rate_bps = -1;
     vm->created_us = g_get_real_time();
     vm->updated_us = vm->created_us;
     return vm;

@@ -20,12 +20,12 @@ typedef struct {
     char *id;
     char *name;
     char *cpu_baseline; /* a QEMU CPU model name, default "qemu64" */
-    /* migration defaults for the cluster's VMs */
-    char *migration_policy;         /* a policy name, default "legacy" */
-    guint migration_bandwidth_mbps; /* 0: each host's own */
-    gboolean auto_converge;
-    gboolean compression;
-    gboolean post_copy;
+    /* migration defaults for the cluster's VMs; "inherit": droverd's */
+    char *migration_policy;         /* a policy name or "inherit" */
+    guint migration_bandwidth_mbps; /* a cap; 0: the hosts' share only */
+    DrvTristate auto_converge;
+    DrvTristate compression;
+    DrvTristate post_copy;         /* allowed */
     guint max_outgoing_migrations; /* per host, default 2 */
     guint max_incoming_migrations; /* per host, default 2 */
     guint max_cpu_percent;         /* destination CPU after a move, 80 */
@@ -102,6 +102,7 @@ typedef struct {
     gint64 updated_us;
     /* run time only, from the agents */
     double cpu_percent;
+    gint64 dirty_rate_bps; /* the agent's last sample; -1: none */
 } MgrVm;
 
 MgrVm *mgr_vm_new(const char *cluster_id, DrvVmSpec *spec);

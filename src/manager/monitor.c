@@ -319,6 +319,7 @@ static void mgr_monitor_own_vm(MgrHostPoll *poll, MgrHost *host, MgrVm *vm,
     MgrVmStatus status = mgr_vm_status_from_agent(state);
 
     vm->cpu_percent = drv_json_double_or(av, "cpu_percent", 0);
+    vm->dirty_rate_bps = drv_json_int_or(av, "dirty_rate_bps", -1);
     if (status == MGR_VM_DOWN) {
         const char *why = drv_json_string_or(av, "exit_reason", "stopped");
 

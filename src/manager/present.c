@@ -83,10 +83,9 @@ JsonObject *mgr_present_cluster(Mgr *mgr, MgrCluster *cluster)
     json_object_set_string_member(mig, "policy", cluster->migration_policy);
     json_object_set_int_member(mig, "bandwidth_mbps",
                                cluster->migration_bandwidth_mbps);
-    json_object_set_boolean_member(mig, "auto_converge",
-                                   cluster->auto_converge);
-    json_object_set_boolean_member(mig, "compression", cluster->compression);
-    json_object_set_boolean_member(mig, "post_copy", cluster->post_copy);
+    drv_json_set_tristate(mig, "auto_converge", cluster->auto_converge);
+    drv_json_set_tristate(mig, "compression", cluster->compression);
+    drv_json_set_tristate(mig, "post_copy", cluster->post_copy);
     json_object_set_object_member(obj, "migration", mig);
     json_object_set_int_member(obj, "max_outgoing_migrations",
                                cluster->max_outgoing_migrations);
@@ -208,6 +207,11 @@ JsonObject *mgr_present_vm(Mgr *mgr, MgrVm *vm)
     }
     json_object_set_array_member(obj, "pinned_hosts", pinned);
     json_object_set_double_member(obj, "cpu_percent", vm->cpu_percent);
+    if (vm->dirty_rate_bps >= 0) {
+        json_object_set_int_member(obj, "dirty_rate_bps", vm->dirty_rate_bps);
+    } else {
+        json_object_set_null_member(obj, "dirty_rate_bps");
+    }
     if (mig != NULL) {
         JsonObject *m = json_object_new();
 
@@ -246,6 +250,13 @@ JsonObject *mgr_present_migration(Mgr *mgr, MgrMigration *mig)
     mgr_set_host_ref(mgr, obj, "destination", mig->destination_host_id);
     mgr_set_host_ref(mgr, obj, "requested_destination", mig->requested_host_id);
     json_object_set_int_member(obj, "attempts", mig->attempts);
+    /* what the source agent was asked: the resolved policy and settings */
+    if (mig->parameters != NULL) {
+        json_object_set_object_member(obj, "parameters",
+                                      json_object_ref(mig->parameters));
+    } else {
+        json_object_set_null_member(obj, "parameters");
+    }
     if (mig->progress != NULL) {
         json_object_set_object_member(obj, "progress",
                                       json_object_ref(mig->progress));

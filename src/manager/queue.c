@@ -432,38 +432,86 @@ static void mgr_queue_on_started(GObject *source, GAsyncResult *result,
     }
 }
 
+/* A switch left to the policy when no level sets it. */
 static void mgr_tristate_param(JsonObject *body, const char *member,
-                               DrvTristate vm_value, gboolean cluster_value)
+                               DrvTristate vm_value, DrvTristate cluster_value,
+                               DrvTristate config_value)
 {
-    json_object_set_boolean_member(body, member,
-                                   vm_value == DRV_TRISTATE_INHERIT
-                                       ? cluster_value
-                                       : vm_value == DRV_TRISTATE_TRUE);
+    DrvTristate value = vm_value != DRV_TRISTATE_INHERIT        ? vm_value
+                        : cluster_value != DRV_TRISTATE_INHERIT ? cluster_value
+                                                                : config_value;
+
+    if (value != DRV_TRISTATE_INHERIT) {
+        json_object_set_boolean_member(body, member,
+                                       value == DRV_TRISTATE_TRUE);
+    }
 }
 
-/* The request to the source agent: the VM's settings over its cluster's. */
-static JsonObject *mgr_queue_agent_request(Mgr *mgr, MgrVm *vm, MgrHost *dest)
+/* A host's migration link split evenly among its @running migrations. */
+static guint mgr_host_bandwidth_share(MgrHost *host, guint running)
+{
+    JsonObject *mig = drv_json_object_or_null(host->facts, "migration");
+    gint64 link = drv_json_int_or(mig, "bandwidth_mbps", 0);
+
+    if (link <= 0) {
+        return 0;
+    }
+    return (guint)MAX(1, link / MAX(1, running));
+}
+
+static guint mgr_min_nonzero(guint a, guint b)
+{
+    return a == 0 ? b : b == 0 ? a : MIN(a, b);
+}
+
+JsonObject *mgr_queue_migration_settings(Mgr *mgr, MgrVm *vm, MgrHost *source,
+                                         MgrHost *dest, guint starting)
 {
     MgrCluster *cluster = g_hash_table_lookup(mgr->clusters, vm->cluster_id);
+    MgrConfig *config = mgr->config;
     JsonObject *body = json_object_new();
     const char *policy = vm->spec->migration_policy;
-    guint bandwidth = vm->spec->bandwidth_mbps
-                          ? vm->spec->bandwidth_mbps
-                          : cluster->migration_bandwidth_mbps;
+    DrvTristate post_copy = vm->spec->post_copy;
+    guint cap = vm->spec->bandwidth_mbps ? vm->spec->bandwidth_mbps
+                                         : cluster->migration_bandwidth_mbps;
+    guint share = mgr_min_nonzero(
+        mgr_host_bandwidth_share(
+            source, mgr_queue_running_from(mgr, source->id) + starting),
+        mgr_host_bandwidth_share(dest, mgr_queue_running_to(mgr, dest->id) +
+                                           starting));
+    guint bandwidth = mgr_min_nonzero(share, cap);
 
-    json_object_set_string_member(body, "destination", dest->address);
-    json_object_set_string_member(
-        body, "policy",
-        g_strcmp0(policy, "inherit") == 0 ? cluster->migration_policy : policy);
+    if (g_strcmp0(policy, "inherit") == 0) {
+        policy = cluster->migration_policy;
+    }
+    if (g_strcmp0(policy, "inherit") == 0) {
+        policy = config->migration_policy;
+    }
+    if (post_copy == DRV_TRISTATE_INHERIT) {
+        post_copy = cluster->post_copy;
+    }
+    json_object_set_string_member(body, "policy", policy);
     if (bandwidth > 0) {
         json_object_set_int_member(body, "bandwidth_mbps", bandwidth);
     }
     mgr_tristate_param(body, "auto_converge", vm->spec->auto_converge,
-                       cluster->auto_converge);
+                       cluster->auto_converge, config->migration_auto_converge);
     mgr_tristate_param(body, "compression", vm->spec->compression,
-                       cluster->compression);
-    mgr_tristate_param(body, "post_copy", vm->spec->post_copy,
-                       cluster->post_copy);
+                       cluster->compression, config->migration_compression);
+    json_object_set_boolean_member(body, "post_copy",
+                                   post_copy == DRV_TRISTATE_INHERIT
+                                       ? config->migration_post_copy
+                                       : post_copy == DRV_TRISTATE_TRUE);
+    return body;
+}
+
+/* The request to the source agent; this migration already counts as running. */
+static JsonObject *mgr_queue_agent_request(Mgr *mgr, MgrVm *vm, MgrHost *source,
+                                           MgrHost *dest)
+{
+    JsonObject *body = mgr_queue_migration_settings(mgr, vm, source, dest, 0);
+
+    json_object_set_string_member(body, "destination", dest->address);
     return body;
 }
 
@@ -489,7 +537,7 @@ static void mgr_queue_start(Mgr *mgr, MgrMigration *mig, MgrVm *vm,
     if (mig->parameters != NULL) {
         json_object_unref(mig->parameters);
     }
-    mig->parameters = mgr_queue_agent_request(mgr, vm, dest);
+    mig->parameters = mgr_queue_agent_request(mgr, vm, source, dest);
     mgr_save_migration(mgr, mig);
     mgr_set_vm_status(mgr, vm, MGR_VM_MIGRATING, vm->host_id, NULL);
     json_object_set_int_member(data, "attempt", mig->attempts);
@@ -661,10 +709,8 @@ void mgr_queue_kick(Mgr *mgr)
 
 /* ---- requests ---- */
 
-MgrMigration *mgr_queue_submit(Mgr *mgr, MgrVm *vm, MgrHost *host,
-                               const char *reason, gboolean automatic,
-                               const char *user, const char *correlation_id,
-                               GError **error)
+gboolean mgr_queue_check(Mgr *mgr, MgrVm *vm, MgrHost *host, gboolean automatic,
+                         GError **error)
 {
     MgrMigration *existing = mgr_vm_active_migration(mgr, vm->id);
     MgrHost *source =
@@ -672,25 +718,24 @@ MgrMigration *mgr_queue_submit(Mgr *mgr, MgrVm *vm, MgrHost *host,
     MgrScheduleKind kind =
         automatic ? MGR_SCHEDULE_AUTOMATIC : MGR_SCHEDULE_MIGRATE;
     g_autofree char *why = NULL;
-    MgrMigration *mig;
 
     if (source == NULL ||
         (vm->status != MGR_VM_UP && vm->status != MGR_VM_PAUSED)) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
                     "VM %s is %s: only a running VM can migrate",
                     vm->spec->name, mgr_vm_status_name(vm->status));
-        return NULL;
+        return FALSE;
     }
     if (existing != NULL) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
                     "VM %s already has migration %s %s", vm->spec->name,
                     existing->id, mgr_migration_state_name(existing->state));
-        return NULL;
+        return FALSE;
     }
     why = mgr_scheduler_cannot_migrate(vm, source, kind);
     if (why != NULL) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_REFUSED, "%s", why);
-        return NULL;
+        return FALSE;
     }
     if (host != NULL) {
         MgrScheduleRequest req;
@@ -711,7 +756,7 @@ MgrMigration *mgr_queue_submit(Mgr *mgr, MgrVm *vm, MgrHost *host,
             g_set_error(error, DRV_ERROR, DRV_ERROR_REFUSED,
                         "host %s is not in the cluster of VM %s", host->name,
                         vm->spec->name);
-            return NULL;
+            return FALSE;
         }
         if (!verdict->allowed &&
             !mgr_queue_would_fit_later(&req, loads, host->id)) {
@@ -720,9 +765,24 @@ MgrMigration *mgr_queue_submit(Mgr *mgr, MgrVm *vm, MgrHost *host,
             g_set_error(error, DRV_ERROR, DRV_ERROR_REFUSED,
                         "VM %s cannot migrate to host %s: %s", vm->spec->name,
                         host->name, reasons);
-            return NULL;
+            return FALSE;
         }
     }
+    return TRUE;
+}
+
+MgrMigration *mgr_queue_submit(Mgr *mgr, MgrVm *vm, MgrHost *host,
+                               const char *reason, gboolean automatic,
+                               const char *user, const char *correlation_id,
+                               GError **error)
+{
+    MgrHost *source;
+    MgrMigration *mig;
+
+    if (!mgr_queue_check(mgr, vm, host, automatic, error)) {
+        return NULL;
+    }
+    source = g_hash_table_lookup(mgr->hosts, vm->host_id);
     mig = mgr_migration_new(vm->id, vm->host_id);
     mig->requested_host_id = host ? g_strdup(host->id) : NULL;
     mig->priority = vm->spec->priority;

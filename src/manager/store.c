@@ -225,6 +225,21 @@ static gboolean mgr_store_step_write(MgrStore *store, sqlite3_stmt *stmt,
 
 /* ---- reading columns ---- */
 
+/* Tristates are stored as -1 (inherit), 0 (false) and 1 (true). */
+static int mgr_tristate_to_int(DrvTristate value)
+{
+    return value == DRV_TRISTATE_INHERIT ? -1
+           : value == DRV_TRISTATE_TRUE  ? 1
+                                         : 0;
+}
+
+static DrvTristate mgr_tristate_from_int(int value)
+{
+    return value < 0    ? DRV_TRISTATE_INHERIT
+           : value != 0 ? DRV_TRISTATE_TRUE
+                        : DRV_TRISTATE_FALSE;
+}
+
 static char *mgr_col_text(sqlite3_stmt *stmt, int col)
 {
     return g_strdup((const char *)sqlite3_column_text(stmt, col));
@@ -465,6 +480,23 @@ static gboolean mgr_store_upgrade_to_1(MgrStore *store, GError **error)
 }
 
 /*
+ * Version 2: a cluster's migration settings may inherit droverd's.  A
+ * version 1 store could not say so: its policy "legacy" and its false
+ * switches were the defaults, not choices, and become "inherit" (-1).
+ */
+static const char mgr_schema_v2[] =
+    "UPDATE clusters SET migration_policy = 'inherit'"
+    "  WHERE migration_policy = 'legacy';"
+    "UPDATE clusters SET auto_converge = -1 WHERE auto_converge = 0;"
+    "UPDATE clusters SET compression = -1 WHERE compression = 0;"
+    "UPDATE clusters SET post_copy = -1 WHERE post_copy = 0;";
+
+static gboolean mgr_store_upgrade_to_2(MgrStore *store, GError **error)
+{
+    return mgr_store_exec(store, mgr_schema_v2, error);
+}
+
+/*
  * Upgrade steps: mgr_store_upgrades[i] brings a store at version i to
  * version i + 1.  A change of schema appends a step (never edits one) and
  * bumps MGR_STORE_SCHEMA_VERSION.
@@ -473,6 +505,7 @@ typedef gboolean (*MgrStoreUpgrade)(MgrStore *store, GError **error);
 
 static const MgrStoreUpgrade mgr_store_upgrades[] = {
     mgr_store_upgrade_to_1,
+    mgr_store_upgrade_to_2,
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(mgr_store_upgrades) == MGR_STORE_SCHEMA_VERSION);
@@ -647,9 +680,9 @@ static MgrCluster *mgr_store_read_cluster(MgrStore *store, sqlite3_stmt *stmt,
     cluster->cpu_baseline = mgr_col_text(stmt, 2);
     cluster->migration_policy = mgr_col_text(stmt, 3);
     cluster->migration_bandwidth_mbps = (guint)sqlite3_column_int64(stmt, 4);
-    cluster->auto_converge = sqlite3_column_int(stmt, 5) != 0;
-    cluster->compression = sqlite3_column_int(stmt, 6) != 0;
-    cluster->post_copy = sqlite3_column_int(stmt, 7) != 0;
+    cluster->auto_converge = mgr_tristate_from_int(sqlite3_column_int(stmt, 5));
+    cluster->compression = mgr_tristate_from_int(sqlite3_column_int(stmt, 6));
+    cluster->post_copy = mgr_tristate_from_int(sqlite3_column_int(stmt, 7));
     cluster->max_outgoing_migrations = (guint)sqlite3_column_int64(stmt, 8);
     cluster->max_incoming_migrations = (guint)sqlite3_column_int64(stmt, 9);
     cluster->max_cpu_percent = (guint)sqlite3_column_int64(stmt, 10);
@@ -726,9 +759,9 @@ gboolean mgr_store_save_cluster(MgrStore *store, const MgrCluster *cluster,
     mgr_bind_text(&b, cluster->cpu_baseline);
     mgr_bind_text(&b, cluster->migration_policy);
     mgr_bind_int(&b, cluster->migration_bandwidth_mbps);
-    mgr_bind_int(&b, cluster->auto_converge ? 1 : 0);
-    mgr_bind_int(&b, cluster->compression ? 1 : 0);
-    mgr_bind_int(&b, cluster->post_copy ? 1 : 0);
+    mgr_bind_int(&b, mgr_tristate_to_int(cluster->auto_converge));
+    mgr_bind_int(&b, mgr_tristate_to_int(cluster->compression));
+    mgr_bind_int(&b, mgr_tristate_to_int(cluster->post_copy));
     mgr_bind_int(&b, cluster->max_outgoing_migrations);
     mgr_bind_int(&b, cluster->max_incoming_migrations);
     mgr_bind_int(&b, cluster->max_cpu_percent);

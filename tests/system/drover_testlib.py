@@ -120,21 +120,20 @@ class Agent:
         os.makedirs(self.hooks_dir, exist_ok=True)
         storage = storage if storage is not None else {"shared": shared_dir}
         networks = networks if networks is not None else {"vmnet": "user"}
-        lines = [
-            "[agent]",
-            "name=%s" % self.name,
-            "listen=%s:%d" % (self.addr, port),
-            "migration_address=%s" % self.addr,
-            "state_dir=%s" % self.state_dir,
-            "migration_bandwidth_mbps=10000",
+        settings = {
+            "name": self.name,
+            "listen": "%s:%d" % (self.addr, port),
+            "migration_address": self.addr,
+            "state_dir": self.state_dir,
+            "migration_bandwidth_mbps": 10000,
             # hosts sharing one machine: each counts only its own VMs' CPU
-            "cpu_source=vms",
-            "cpus=2",
-        ]
+            "cpu_source": "vms",
+            "cpus": 2,
+        }
         if hooks:
-            lines.append("hooks_dir=%s" % self.hooks_dir)
-        for k, v in (extra or {}).items():
-            lines.append("%s=%s" % (k, v))
+            settings["hooks_dir"] = self.hooks_dir
+        settings.update(extra or {})
+        lines = ["[agent]"] + ["%s=%s" % kv for kv in settings.items()]
         lines.append("[storage]")
         lines += ["%s=%s" % kv for kv in storage.items()]
         lines.append("[networks]")

@@ -19,7 +19,8 @@ KERNEL = "guest/drover-testguest.elf"
 
 RESULT_LINE = re.compile(
     r"^(\S+) migrated from (\S+) to (\S+) in \S+ (ms|s|min \S+ s), "
-    r"downtime \S+( ms| s)?, \S+ (B|KiB|MiB|GiB) transferred$")
+    r"downtime \S+( ms| s)?, \S+ (B|KiB|MiB|GiB) transferred"
+    r" \(policy (\S+), ([^;)]+)(; predicted [^,]+, downtime [^)]+)?\)$")
 
 
 def drover(url, *args, timeout=180, user="tester"):
@@ -87,11 +88,18 @@ def test_vm_create_start_show(manager, three_hosts):
 
 def test_vm_migrate_wait(manager, three_hosts):
     create_and_start(manager.url, "web1", "host1")
+    # the agent's background sample, which the prediction starts from
+    wait_until(lambda: manager.vm("web1")["dirty_rate_bps"] is not None, 30,
+               what="a dirty-rate sample")
     out = ok(manager.url, "vm", "migrate", "web1", "--to", "host2", "--wait")
     lines = out.splitlines()
     m = RESULT_LINE.match(lines[-1])
     assert m, lines
     assert m.group(1, 2, 3) == ("web1", "host1", "host2")
+    # an idle guest: the default policy, plain pre-copy, and what was
+    # predicted from the dirty-rate sample taken at the start
+    assert m.group(7, 8) == ("adaptive", "pre-copy"), lines[-1]
+    assert m.group(9), lines[-1]
     # before it, only progress lines of this VM
     assert all(line.startswith("web1: ") for line in lines[:-1]), lines
     assert vm_json(manager.url, "web1")["host"]["name"] == "host2"
@@ -108,6 +116,38 @@ def test_vm_migrate_refused(manager, three_hosts):
     assert "host1" in reason
     assert p.stdout == ""
     assert vm_json(manager.url, "web1")["host"]["name"] == "host1"
+
+
+def test_vm_migrate_dry_run(manager, three_hosts):
+    create_and_start(manager.url, "web1", "host1")
+    before = len(manager.migrations())
+    out = ok(manager.url, "vm", "migrate", "web1", "--to", "host3",
+             "--dry-run")
+    lines = out.splitlines()
+    assert lines[0].startswith(
+        "web1 would migrate from host1 to host3 with policy adaptive at "), out
+    assert lines[0].endswith(", post-copy allowed"), out
+    assert re.match(r"^measured: the guest dirties \S+ (B|KiB|MiB)/s of "
+                    r"64\.\d MiB \(1 s sample\)$", lines[1]), out
+    assert re.match(r"^predicted: \S+ m?s, downtime \d+ ms, pre-copy, "
+                    r"\d+ pass(es)?$", lines[2]), out
+    # without --to: the scheduler's pick, named
+    out = ok(manager.url, "vm", "migrate", "web1", "--dry-run")
+    assert re.match(r"^web1 would migrate from host1 to host[23] ", out), out
+    # nothing moved, nothing queued
+    assert len(manager.migrations()) == before
+    assert vm_json(manager.url, "web1")["host"]["name"] == "host1"
+    est = json.loads(ok(manager.url, "--json", "vm", "migrate", "web1",
+                        "--to", "host2", "--dry-run"))
+    assert est["destination"]["name"] == "host2"
+    assert est["prediction"]["converges"] is True
+    # refused as a migration would be
+    reason = one_error_line(drover(manager.url, "vm", "migrate", "web1",
+                                   "--to", "host1", "--dry-run"))
+    assert "host1" in reason
+    reason = one_error_line(drover(manager.url, "vm", "migrate", "web1",
+                                   "--wait", "--dry-run"), status=2)
+    assert "exclude" in reason
 
 
 def test_unknown_names(manager):

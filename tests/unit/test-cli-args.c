@@ -81,7 +81,7 @@ static void test_cluster_settings_types(void)
                            "migration.bandwidth_mbps=0",
                            "migration.auto_converge=yes",
                            "migration.compression=False",
-                           "migration.post_copy=1",
+                           "migration.post_copy=Inherit",
                            NULL};
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) body = cli_parse_cluster_settings(pairs, &error);
@@ -94,7 +94,7 @@ static void test_cluster_settings_types(void)
                     "\"max_outgoing_migrations\":4,\"max_cpu_percent\":90,"
                     "\"migration\":{\"policy\":\"post_copy\","
                     "\"bandwidth_mbps\":0,\"auto_converge\":true,"
-                    "\"compression\":false,\"post_copy\":true}}");
+                    "\"compression\":false,\"post_copy\":\"inherit\"}}");
 }
 
 static void test_cluster_settings_errors(void)
@@ -111,7 +111,7 @@ static void test_cluster_settings_errors(void)
         {"max_cpu_percent=-1", "'max_cpu_percent' must be a whole number"},
         {"max_cpu_percent=", "'max_cpu_percent' must be a whole number"},
         {"migration.post_copy=maybe",
-         "'migration.post_copy' must be true or false"},
+         "'migration.post_copy' must be true, false or inherit"},
         {"cpu_baseline=", "'cpu_baseline' needs a value"},
     };
 

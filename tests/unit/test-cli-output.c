@@ -306,6 +306,58 @@ static void test_result_line(void)
                     "unknown, 2.0 KiB transferred");
 }
 
+static void test_result_line_policy(void)
+{
+    g_autoptr(JsonObject) post =
+        parse("{\"vm\": {\"name\": \"db1\"}, \"source\": {\"name\": \"h1\"}, "
+              "\"destination\": {\"name\": \"h2\"}, \"result\": {"
+              "\"total_time_ms\": 8200, \"downtime_ms\": 48, "
+              "\"transferred_bytes\": 1024, \"policy\": \"adaptive\", "
+              "\"postcopy\": true, \"max_throttle_percent\": 0, "
+              "\"prediction\": {\"strategy\": \"post-copy\", "
+              "\"total_ms\": 7000, \"downtime_ms\": 40}}}");
+    g_autoptr(JsonObject) throttled =
+        parse("{\"vm\": {\"name\": \"db1\"}, \"source\": {\"name\": \"h1\"}, "
+              "\"destination\": {\"name\": \"h2\"}, \"result\": {"
+              "\"total_time_ms\": 8200, \"downtime_ms\": 48, "
+              "\"transferred_bytes\": 1024, \"policy\": \"minimal_downtime\", "
+              "\"postcopy\": false, \"max_throttle_percent\": 40, "
+              "\"prediction\": null}}");
+    g_autofree char *a = cli_migration_result_line(post);
+    g_autofree char *b = cli_migration_result_line(throttled);
+
+    g_assert_cmpstr(a, ==,
+                    "db1 migrated from h1 to h2 in 8.2 s, downtime 48 ms, "
+                    "1.0 KiB transferred (policy adaptive, post-copy; "
+                    "predicted 7.0 s, downtime 40 ms)");
+    g_assert_cmpstr(b, ==,
+                    "db1 migrated from h1 to h2 in 8.2 s, downtime 48 ms, "
+                    "1.0 KiB transferred (policy minimal_downtime, "
+                    "throttled up to 40%)");
+}
+
+static void test_estimate_text(void)
+{
+    g_autoptr(JsonObject) est =
+        parse("{\"vm\": {\"name\": \"web1\"}, \"source\": {\"name\": \"h1\"}, "
+              "\"destination\": {\"name\": \"h2\"}, \"parameters\": {"
+              "\"policy\": \"legacy\", \"post_copy\": false}, \"measured\": {"
+              "\"dirty_rate_bps\": 52428800, \"memory_bytes\": 268435456, "
+              "\"seconds\": 2, \"link_bps\": 12500000}, \"prediction\": {"
+              "\"strategy\": \"pause\", \"total_ms\": 21500, "
+              "\"downtime_ms\": 1200, \"passes\": 1, \"throttle_percent\": 0}, "
+              "\"warnings\": [\"it would not finish\"]}");
+    g_autofree char *text = cli_migration_estimate_text(est);
+
+    g_assert_cmpstr(text, ==,
+                    "web1 would migrate from h1 to h2 with policy legacy at "
+                    "100 Mbit/s\n"
+                    "measured: the guest dirties 50.0 MiB/s of 256.0 MiB "
+                    "(2 s sample)\n"
+                    "predicted: 21.5 s, downtime 1.2 s, pause, 1 pass\n"
+                    "warning: it would not finish\n");
+}
+
 static void test_failure_line(void)
 {
     g_autoptr(JsonObject) failed =
@@ -405,6 +457,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/output/progress-view-plain",
                     test_progress_view_plain);
     g_test_add_func("/cli/output/result-line", test_result_line);
+    g_test_add_func("/cli/output/result-line-policy", test_result_line_policy);
+    g_test_add_func("/cli/output/estimate", test_estimate_text);
     g_test_add_func("/cli/output/failure-line", test_failure_line);
     g_test_add_func("/cli/output/event-line", test_event_line);
     g_test_add_func("/cli/output/error-line", test_error_line);

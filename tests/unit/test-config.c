@@ -26,6 +26,7 @@ static const char full[] = "[agent]\n"
                            "shutdown_timeout_s=45\n"
                            "hook_timeout_s=20\n"
                            "migration_timeout_s=600\n"
+                           "dirty_rate_interval_s=15\n"
                            "console_log_max_kib=128\n"
                            "cpu_models=qemu64,Haswell-v4,EPYC\n"
                            "[storage]\n"
@@ -66,6 +67,7 @@ static void test_full(void)
     g_assert_cmpuint(config->shutdown_timeout_s, ==, 45);
     g_assert_cmpuint(config->hook_timeout_s, ==, 20);
     g_assert_cmpuint(config->migration_timeout_s, ==, 600);
+    g_assert_cmpuint(config->dirty_rate_interval_s, ==, 15);
     g_assert_cmpuint(config->console_log_max_kib, ==, 128);
     g_assert_true(
         g_strv_equal((const char *const *)config->cpu_models, models));
@@ -97,7 +99,8 @@ static void test_defaults(void)
     g_assert_cmpstr(config->qemu_binary, ==, DROVER_QEMU);
     g_assert_cmpstr(config->kernel_dir, ==, DROVER_BUILD_ROOT);
     g_assert_null(config->accel);
-    g_assert_cmpuint(config->migration_bandwidth_mbps, ==, 1000);
+    /* not set: the agent takes the NIC's speed when it starts */
+    g_assert_cmpuint(config->migration_bandwidth_mbps, ==, 0);
     g_assert_cmpuint(config->max_incoming_migrations, ==, 2);
     g_assert_cmpuint(config->max_outgoing_migrations, ==, 2);
     g_assert_cmpuint(config->memory_reserve_mib, ==, 256);
@@ -105,6 +108,7 @@ static void test_defaults(void)
     g_assert_cmpuint(config->shutdown_timeout_s, ==, 30);
     g_assert_cmpuint(config->hook_timeout_s, ==, 30);
     g_assert_cmpuint(config->migration_timeout_s, ==, 900);
+    g_assert_cmpuint(config->dirty_rate_interval_s, ==, 60);
     g_assert_cmpuint(config->console_log_max_kib, ==, 4096);
     g_assert_null(config->cpu_models);
     g_assert_cmpuint(g_hash_table_size(config->storage), ==, 0);
@@ -204,6 +208,7 @@ static void test_integer_bounds(void)
         {"shutdown_timeout_s", "0", "3601"},
         {"hook_timeout_s", "0", "3601"},
         {"migration_timeout_s", "9", "86401"},
+        {"dirty_rate_interval_s", "-1", "86401"},
         {"console_log_max_kib", "15", "1048577"},
     };
 

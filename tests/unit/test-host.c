@@ -476,6 +476,34 @@ static void test_network(void)
     }
 }
 
+static void test_nic_speed(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp("drv-nic-XXXXXX", &error);
+    g_autofree char *eth = g_build_filename(dir, "eth0", NULL);
+    g_autofree char *veth = g_build_filename(dir, "veth0", NULL);
+    g_autofree char *f1 = g_build_filename(eth, "speed", NULL);
+    g_autofree char *f2 = g_build_filename(veth, "speed", NULL);
+
+    g_assert_no_error(error);
+    g_assert_cmpint(g_mkdir(eth, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(veth, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(f1, "25000\n", -1, NULL));
+    g_assert_true(g_file_set_contents(f2, "-1\n", -1, NULL));
+    g_assert_cmpuint(agent_host_nic_speed_of(dir, "eth0"), ==, 25000);
+    /* virtual links and missing interfaces: unknown */
+    g_assert_cmpuint(agent_host_nic_speed_of(dir, "veth0"), ==, 0);
+    g_assert_cmpuint(agent_host_nic_speed_of(dir, "nope"), ==, 0);
+    /* loopback has no speed: unknown, so the agent falls back */
+    g_assert_cmpuint(agent_host_nic_speed_mbps("127.0.0.1"), ==, 0);
+    g_assert_cmpuint(agent_host_nic_speed_mbps("not an address"), ==, 0);
+    g_unlink(f1);
+    g_unlink(f2);
+    g_rmdir(eth);
+    g_rmdir(veth);
+    g_rmdir(dir);
+}
+
 static void test_pid_stat(void)
 {
     /* a command name with a space and a parenthesis, as QEMU's may be */
@@ -510,6 +538,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host/stat-malformed", test_stat_malformed);
     g_test_add_func("/host/loadavg", test_loadavg);
     g_test_add_func("/host/pid-stat", test_pid_stat);
+    g_test_add_func("/host/nic-speed", test_nic_speed);
     g_test_add_func("/host/cpu-monitor", test_cpu_monitor);
     g_test_add_func("/host/cpu-monitor-real", test_cpu_monitor_real);
     g_test_add_func("/host/storage", test_storage);

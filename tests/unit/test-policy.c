@@ -106,7 +106,7 @@ static char *run_stalling(AgentController *ctrl, guint passes)
 
 static void test_builtins(void)
 {
-    const char *const *names = agent_policy_builtin_names();
+    const char *const *names = drv_migration_policies();
     g_autoptr(AgentPolicy) legacy = NULL;
     g_autoptr(AgentPolicy) minimal = NULL;
     g_autoptr(AgentPolicy) suspend = NULL;
@@ -115,8 +115,26 @@ static void test_builtins(void)
     for (guint i = 0; names[i]; i++) {
         g_autoptr(AgentPolicy) p = agent_policy_builtin(names[i], &error);
 
+        const DrvMigrationPolicy *info = drv_migration_policy_lookup(names[i]);
+        gboolean post_copy = p->adaptive;
+
         g_assert_no_error(error);
         g_assert_cmpstr(p->name, ==, names[i]);
+        /* the manager's estimates read the common table: it must agree */
+        for (guint r = 0; r < p->n_rules; r++) {
+            post_copy |= p->rules[r].action == AGENT_ACTION_POSTCOPY;
+        }
+        g_assert_cmpint(info->post_copy, ==, post_copy);
+        g_assert_cmpint(info->throttle, ==,
+                        p->adaptive ||
+                            p->initial.auto_converge == AGENT_CAP_ON);
+        if (!p->adaptive) {
+            g_assert_cmpuint(info->downtime_ms, ==, p->initial.downtime_ms);
+        } else {
+            g_assert_cmpuint(info->downtime_ms, ==,
+                             p->downtime_target_ms -
+                                 DRV_PREDICT_FIXED_PAUSE_MS);
+        }
     }
     legacy = agent_policy_builtin("legacy", &error);
     g_assert_cmpuint(legacy->initial.downtime_ms, ==, 300);

@@ -326,11 +326,11 @@ static void test_model_constructors(void)
     g_assert_cmpstr(named->id, ==, "my-id");
     g_assert_cmpstr(cluster->name, ==, "c1");
     g_assert_cmpstr(cluster->cpu_baseline, ==, "qemu64");
-    g_assert_cmpstr(cluster->migration_policy, ==, "legacy");
+    g_assert_cmpstr(cluster->migration_policy, ==, "inherit");
     g_assert_cmpuint(cluster->migration_bandwidth_mbps, ==, 0);
-    g_assert_false(cluster->auto_converge);
-    g_assert_false(cluster->compression);
-    g_assert_false(cluster->post_copy);
+    g_assert_cmpint(cluster->auto_converge, ==, DRV_TRISTATE_INHERIT);
+    g_assert_cmpint(cluster->compression, ==, DRV_TRISTATE_INHERIT);
+    g_assert_cmpint(cluster->post_copy, ==, DRV_TRISTATE_INHERIT);
     g_assert_cmpuint(cluster->max_outgoing_migrations, ==, 2);
     g_assert_cmpuint(cluster->max_incoming_migrations, ==, 2);
     g_assert_cmpuint(cluster->max_cpu_percent, ==, 80);
@@ -396,18 +396,18 @@ static void check_new_store(MgrStore *store)
     MgrCluster *cluster;
 
     g_assert_no_error(error);
-    g_assert_cmpint(mgr_store_schema_version(store), ==, 1);
-    g_assert_cmpint(MGR_STORE_SCHEMA_VERSION, ==, 1);
+    g_assert_cmpint(mgr_store_schema_version(store), ==, 2);
+    g_assert_cmpint(MGR_STORE_SCHEMA_VERSION, ==, 2);
     g_assert_cmpuint(clusters->len, ==, 1);
     cluster = g_ptr_array_index(clusters, 0);
     g_assert_true(g_uuid_string_is_valid(cluster->id));
     g_assert_cmpstr(cluster->name, ==, "default");
     g_assert_cmpstr(cluster->cpu_baseline, ==, "qemu64");
-    g_assert_cmpstr(cluster->migration_policy, ==, "legacy");
+    g_assert_cmpstr(cluster->migration_policy, ==, "inherit");
     g_assert_cmpuint(cluster->migration_bandwidth_mbps, ==, 0);
-    g_assert_false(cluster->auto_converge);
-    g_assert_false(cluster->compression);
-    g_assert_false(cluster->post_copy);
+    g_assert_cmpint(cluster->auto_converge, ==, DRV_TRISTATE_INHERIT);
+    g_assert_cmpint(cluster->compression, ==, DRV_TRISTATE_INHERIT);
+    g_assert_cmpint(cluster->post_copy, ==, DRV_TRISTATE_INHERIT);
     g_assert_cmpuint(cluster->max_outgoing_migrations, ==, 2);
     g_assert_cmpuint(cluster->max_incoming_migrations, ==, 2);
     g_assert_cmpuint(cluster->max_cpu_percent, ==, 80);
@@ -457,7 +457,7 @@ static void test_new_store_file(void)
     mode = raw_query(ts.path, "PRAGMA journal_mode");
     g_assert_cmpstr(mode, ==, "wal");
     fks = raw_query(ts.path, "PRAGMA user_version");
-    g_assert_cmpstr(fks, ==, "1");
+    g_assert_cmpstr(fks, ==, "2");
     temp_store_clear(&ts);
 }
 
@@ -485,9 +485,9 @@ static void test_round_trip(void)
     g_free(cluster->migration_policy);
     cluster->migration_policy = g_strdup("post_copy");
     cluster->migration_bandwidth_mbps = 1250;
-    cluster->auto_converge = TRUE;
-    cluster->compression = TRUE;
-    cluster->post_copy = TRUE;
+    cluster->auto_converge = DRV_TRISTATE_TRUE;
+    cluster->compression = DRV_TRISTATE_FALSE;
+    cluster->post_copy = DRV_TRISTATE_TRUE;
     cluster->max_outgoing_migrations = 5;
     cluster->max_incoming_migrations = 7;
     cluster->max_cpu_percent = 65;
@@ -611,9 +611,9 @@ static void test_round_trip(void)
         g_assert_cmpstr(c->cpu_baseline, ==, "Nehalem");
         g_assert_cmpstr(c->migration_policy, ==, "post_copy");
         g_assert_cmpuint(c->migration_bandwidth_mbps, ==, 1250);
-        g_assert_true(c->auto_converge);
-        g_assert_true(c->compression);
-        g_assert_true(c->post_copy);
+        g_assert_cmpint(c->auto_converge, ==, DRV_TRISTATE_TRUE);
+        g_assert_cmpint(c->compression, ==, DRV_TRISTATE_FALSE);
+        g_assert_cmpint(c->post_copy, ==, DRV_TRISTATE_TRUE);
         g_assert_cmpuint(c->max_outgoing_migrations, ==, 5);
         g_assert_cmpuint(c->max_incoming_migrations, ==, 7);
         g_assert_cmpuint(c->max_cpu_percent, ==, 65);
@@ -1297,13 +1297,13 @@ static void test_newer_schema_refused(void)
     temp_store_init(&ts);
     store = open_store(ts.path);
     g_clear_pointer(&store, mgr_store_close);
-    raw_exec(ts.path, "PRAGMA user_version = 2");
+    raw_exec(ts.path, "PRAGMA user_version = 3");
 
     store = mgr_store_open(ts.path, &error);
     g_assert_null(store);
     g_assert_error(error, DRV_ERROR, DRV_ERROR_INTERNAL);
     g_assert_nonnull(strstr(error->message, ts.path));
-    g_assert_nonnull(strstr(error->message, "schema version 2"));
+    g_assert_nonnull(strstr(error->message, "schema version 3"));
     g_assert_nonnull(strstr(error->message, "newer droverd"));
     temp_store_clear(&ts);
 }
@@ -1333,6 +1333,54 @@ static void test_upgrade_from_version_0(void)
         g_autoptr(MgrStore) store = open_store(ts.path);
 
         check_new_store(store);
+    }
+    temp_store_clear(&ts);
+}
+
+/*
+ * Version 1 stored plain booleans and "legacy" for a cluster that had set
+ * nothing; version 2 makes those defer to droverd's settings and keeps
+ * what a cluster had chosen.
+ */
+static void test_upgrade_from_version_1(void)
+{
+    TempStore ts;
+    g_autofree char *chosen_id = NULL;
+
+    temp_store_init(&ts);
+    {
+        g_autoptr(MgrStore) store = open_store(ts.path);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MgrCluster) chosen = mgr_cluster_new(NULL, "chosen");
+
+        g_assert_true(mgr_store_save_cluster(store, chosen, &error));
+        g_assert_no_error(error);
+        chosen_id = g_strdup(chosen->id);
+    }
+    raw_exec(ts.path, "PRAGMA user_version = 1;"
+                      "UPDATE clusters SET migration_policy = 'legacy',"
+                      " auto_converge = 0, compression = 0, post_copy = 0;"
+                      "UPDATE clusters SET migration_policy = 'post_copy',"
+                      " auto_converge = 1 WHERE name = 'chosen';");
+    {
+        g_autoptr(MgrStore) store = open_store(ts.path);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) clusters = mgr_store_load_clusters(store, &error);
+        MgrCluster *def;
+        MgrCluster *chosen;
+
+        g_assert_no_error(error);
+        g_assert_cmpint(mgr_store_schema_version(store), ==, 2);
+        def = find_cluster(clusters, "default");
+        chosen = find_cluster(clusters, "chosen");
+        g_assert_cmpstr(def->migration_policy, ==, "inherit");
+        g_assert_cmpint(def->auto_converge, ==, DRV_TRISTATE_INHERIT);
+        g_assert_cmpint(def->compression, ==, DRV_TRISTATE_INHERIT);
+        g_assert_cmpint(def->post_copy, ==, DRV_TRISTATE_INHERIT);
+        g_assert_cmpstr(chosen->id, ==, chosen_id);
+        g_assert_cmpstr(chosen->migration_policy, ==, "post_copy");
+        g_assert_cmpint(chosen->auto_converge, ==, DRV_TRISTATE_TRUE);
+        g_assert_cmpint(chosen->compression, ==, DRV_TRISTATE_INHERIT);
     }
     temp_store_clear(&ts);
 }
@@ -1393,7 +1441,8 @@ static void test_corrupt_rows(void)
         g_assert_nonnull(strstr(error->message, "scheduling_params"));
         g_clear_error(&error);
         /* a failed load leaves the store usable */
-        g_assert_cmpint(mgr_store_schema_version(store), ==, 1);
+        g_assert_cmpint(mgr_store_schema_version(store), ==,
+                        MGR_STORE_SCHEMA_VERSION);
         append_events(store, 1);
     }
     temp_store_clear(&ts);
@@ -1419,6 +1468,8 @@ int main(int argc, char **argv)
     g_test_add_func("/store/schema/newer-refused", test_newer_schema_refused);
     g_test_add_func("/store/schema/upgrade-from-0",
                     test_upgrade_from_version_0);
+    g_test_add_func("/store/schema/upgrade-from-1",
+                    test_upgrade_from_version_1);
     g_test_add_func("/store/schema/not-a-database", test_not_a_database);
     g_test_add_func("/store/corrupt-rows", test_corrupt_rows);
     return g_test_run();

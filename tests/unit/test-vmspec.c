@@ -98,7 +98,7 @@ static void test_round_trip(void)
         " \"format\": \"raw\"}],"
         " \"nics\": [{\"network\": \"n1\", \"mac\": \"52:54:00:AB:CD:EF\"},"
         " {\"network\": \"n2\"}],"
-        " \"migration\": {\"mode\": \"manual_only\", \"policy\": \"suspend\","
+        " \"migration\": {\"mode\": \"manual_only\", \"policy\": \"suspend_workload\","
         " \"auto_converge\": true, \"compression\": false,"
         " \"post_copy\": true, \"bandwidth_mbps\": 500},"
         " \"priority\": \"high\", \"highly_available\": true,"
@@ -133,7 +133,7 @@ static void test_values_kept(void)
         "{\"id\": \"6F1C1D7E-1C4B-4B5E-9A53-0D5C1B2A3E4F\", \"name\": \"db\","
         " \"memory_mib\": 4096, \"vcpus\": 256,"
         " \"nics\": [{\"network\": \"n1\", \"mac\": \"52:54:00:AB:CD:EF\"}],"
-        " \"migration\": {\"mode\": \"disabled\", \"policy\": \"suspend\","
+        " \"migration\": {\"mode\": \"disabled\", \"policy\": \"suspend_workload\","
         " \"auto_converge\": true, \"compression\": false,"
         " \"bandwidth_mbps\": 500},"
         " \"priority\": \"low\", \"pinned_hosts\": [\"host1\"]}",
@@ -146,7 +146,7 @@ static void test_values_kept(void)
                     "52:54:00:ab:cd:ef");
     g_assert_cmpuint(spec->vcpus, ==, 256);
     g_assert_cmpint(spec->migration_mode, ==, DRV_MIGRATION_MODE_DISABLED);
-    g_assert_cmpstr(spec->migration_policy, ==, "suspend");
+    g_assert_cmpstr(spec->migration_policy, ==, "suspend_workload");
     g_assert_cmpint(spec->auto_converge, ==, DRV_TRISTATE_TRUE);
     g_assert_cmpint(spec->compression, ==, DRV_TRISTATE_FALSE);
     g_assert_cmpuint(spec->bandwidth_mbps, ==, 500);
@@ -390,6 +390,9 @@ static void test_enums(void)
     assert_invalid("\"migration\": {\"mode\": \"automatic\"}", "mode");
     assert_invalid("\"migration\": {\"mode\": 1}", "mode");
     assert_invalid("\"migration\": {\"policy\": \"no such\"}", "policy");
+    /* a name, but of no policy drover has */
+    assert_invalid("\"migration\": {\"policy\": \"fastest\"}",
+                   "minimal_downtime");
     assert_invalid("\"migration\": {\"auto_converge\": \"yes\"}",
                    "auto_converge");
     assert_invalid("\"migration\": {\"compression\": 1}", "compression");

@@ -1,0 +1,268 @@
+"""Migration policies through droverd, with real agents and QEMU (issue #4).
+
+Each built-in policy on a short migration; the schedules that end a
+non-converging migration (abort, a 5 s pause, post-copy); adaptive's
+post-copy and its respect of a VM that forbids it; how settings inherit
+and how the link is shared; the estimate before a migration.
+"""
+
+import pytest
+
+from conftest import register
+from drover_testlib import qemu_pids, wait_until
+
+BUILTINS = ["adaptive", "legacy", "minimal_downtime", "post_copy",
+            "suspend_workload"]
+# 32 MiB rewritten as fast as the guest can: pre-copy alone never ends
+HOT = "wss=32 rate=0 hb=50"
+# a link the hot guest outruns by far (25 MB/s), set as the cluster's cap
+SLOW_LINK_MBPS = 200
+
+
+@pytest.fixture
+def pair(cluster, manager):
+    return register(manager, [cluster.agent(1), cluster.agent(2)])
+
+
+def add_and_start(manager, name, append="wss=2 rate=2 hb=50", host="host1",
+                  memory_mib=64, **migration):
+    extra = {"migration": migration} if migration else {}
+    manager.add_vm(name, memory_mib=memory_mib, append=append, **extra)
+    return manager.start_vm(name, host=host)
+
+
+def migrate(manager, name, host="host2"):
+    vm = manager.vm(name)
+    return manager.ok("POST", "/api/vms/%s/migrate" % vm["id"],
+                      {"host": {"name": host}})
+
+
+def migrate_and_wait(manager, name, host="host2", timeout=180):
+    return manager.wait_migration(migrate(manager, name, host)["id"],
+                                  timeout=timeout)
+
+
+def actions(mig, kind, skipped=None):
+    return [a for a in (mig["result"] or {}).get("actions", [])
+            if a["action"] == kind and
+            (skipped is None or a["skipped"] == skipped)]
+
+
+def assert_runs_on(manager, name, host):
+    vm = manager.vm(name)
+    assert vm["status"] == "up" and vm["host"]["name"] == host, vm
+    assert len(qemu_pids(vm["id"])) == 1, qemu_pids(vm["id"])
+
+
+@pytest.mark.parametrize("policy", BUILTINS)
+def test_each_builtin_policy_migrates(manager, pair, policy):
+    add_and_start(manager, "vm1", policy=policy)
+    done = migrate_and_wait(manager, "vm1")
+    assert done["state"] == "completed", done
+    # the manager resolved the VM's own policy and the agent ran it
+    assert done["parameters"]["policy"] == policy
+    assert done["result"]["policy"] == policy
+    assert done["result"]["status"] == "completed"
+    assert done["result"]["postcopy"] is False
+    assert_runs_on(manager, "vm1", "host2")
+
+
+def test_minimal_downtime_aborts_what_does_not_converge(manager, pair):
+    manager.set_cluster(migration={"bandwidth_mbps": SLOW_LINK_MBPS})
+    # no throttle: only the schedule's downtime steps, which cannot suffice
+    add_and_start(manager, "hot1", append=HOT, policy="minimal_downtime",
+                  auto_converge=False)
+    done = migrate_and_wait(manager, "hot1")
+    assert done["state"] == "failed", done
+    assert done["parameters"]["auto_converge"] is False
+    steps = [a["value"] for a in actions(done, "downtime_ms", False)]
+    assert steps == [150, 200, 300, 400, 500], done["result"]["actions"]
+    assert len(actions(done, "abort", False)) == 1
+    # nothing lost: the VM runs where it was, once
+    assert_runs_on(manager, "hot1", "host1")
+
+
+def test_suspend_workload_ends_with_a_long_pause(manager, pair):
+    manager.set_cluster(migration={"bandwidth_mbps": SLOW_LINK_MBPS})
+    add_and_start(manager, "hot1", append=HOT, policy="suspend_workload",
+                  auto_converge=False)
+    done = migrate_and_wait(manager, "hot1")
+    assert done["state"] == "completed", done
+    # every step, up to the 5 s pause it accepts before giving up (XBZRLE,
+    # on in this policy, then sends the rewritten pages as small deltas:
+    # the pause the guest sees is far shorter than the limit)
+    steps = [a["value"] for a in actions(done, "downtime_ms", False)]
+    assert steps == [150, 200, 300, 400, 500, 5000], done["result"]["actions"]
+    assert not actions(done, "abort")
+    assert done["result"]["postcopy"] is False
+    assert_runs_on(manager, "hot1", "host2")
+
+
+def test_post_copy_policy_switches_to_post_copy(manager, pair):
+    manager.set_cluster(migration={"bandwidth_mbps": SLOW_LINK_MBPS})
+    add_and_start(manager, "hot1", append=HOT, policy="post_copy",
+                  auto_converge=False)
+    done = migrate_and_wait(manager, "hot1")
+    assert done["state"] == "completed", done
+    assert done["parameters"]["post_copy"] is True
+    assert done["result"]["postcopy"] is True
+    assert len(actions(done, "post_copy", False)) == 1
+    assert_runs_on(manager, "hot1", "host2")
+
+
+def test_post_copy_policy_on_a_vm_forbidding_it(manager, pair):
+    manager.set_cluster(migration={"bandwidth_mbps": SLOW_LINK_MBPS})
+    add_and_start(manager, "hot1", append=HOT, policy="post_copy",
+                  auto_converge=False, post_copy=False)
+    done = migrate_and_wait(manager, "hot1")
+    # the schedule's post-copy step is recorded as not carried out, and
+    # its next step gives up
+    assert done["parameters"]["post_copy"] is False
+    assert done["state"] == "failed", done
+    assert done["result"]["postcopy"] is False
+    assert len(actions(done, "post_copy", True)) == 1
+    assert not actions(done, "post_copy", False)
+    assert len(actions(done, "abort", False)) == 1
+    assert_runs_on(manager, "hot1", "host1")
+
+
+def test_adaptive_takes_post_copy_for_a_hot_guest(manager, pair):
+    manager.set_cluster(migration={"bandwidth_mbps": SLOW_LINK_MBPS})
+    add_and_start(manager, "hot1", append=HOT)
+    done = migrate_and_wait(manager, "hot1")
+    assert done["state"] == "completed", done
+    assert done["parameters"]["policy"] == "adaptive"
+    assert done["result"]["postcopy"] is True
+    switch = actions(done, "post_copy", False)
+    assert len(switch) == 1 and "pre-copy cannot converge" in switch[0]["why"]
+    assert_runs_on(manager, "hot1", "host2")
+
+
+def test_adaptive_never_enters_post_copy_where_forbidden(manager, pair, cluster):
+    manager.set_cluster(migration={"bandwidth_mbps": SLOW_LINK_MBPS})
+    add_and_start(manager, "hot1", append=HOT, post_copy=False)
+    mig = migrate(manager, "hot1")
+    seen = []
+
+    def throttled():
+        m = manager.migration(mig["id"])
+        progress = m["progress"] or {}
+        seen.append(progress.get("qemu_status"))
+        return progress.get("throttle_percent", 0) > 0
+    # the same guest that adaptive moves with post-copy when it may
+    wait_until(throttled, 90, interval=0.3, what="the guest to be throttled")
+    assert "postcopy-active" not in seen
+    manager.ok("POST", "/api/vms/%s/cancelmigration" % manager.vm("hot1")["id"])
+    done = manager.wait_migration(mig["id"], timeout=60)
+    assert done["state"] == "cancelled", done
+    assert done["parameters"]["post_copy"] is False
+    assert done["result"]["postcopy"] is False
+    assert not actions(done, "post_copy", False)
+    assert actions(done, "auto_converge", False)
+    assert_runs_on(manager, "hot1", "host1")
+    # and the agent itself refuses to be asked for it
+    h1 = cluster.agents[0]
+    status, out = h1.migrate(manager.vm("hot1")["id"], cluster.agents[1],
+                             post_copy=True)
+    assert status == 400 and "post-copy" in out["error"]["message"], out
+
+
+def test_settings_inherit_and_links_are_shared(cluster):
+    manager = cluster.manager(migration_policy="minimal_downtime",
+                              migration_compression="false")
+    register(manager, [cluster.agent(1),
+                       cluster.agent(2, extra={
+                           "migration_bandwidth_mbps": 400})])
+    add_and_start(manager, "plain")
+    add_and_start(manager, "own", policy="legacy", post_copy=False,
+                  compression=True, bandwidth_mbps=250)
+    plain = manager.vm("plain")["id"]
+    own = manager.vm("own")["id"]
+
+    def params(vm_id):
+        return manager.ok("GET", "/api/vms/%s/migration_estimate?host=host2"
+                          % vm_id)["parameters"]
+
+    # droverd's settings: the host2 end of the link is the narrower
+    assert params(plain) == {"policy": "minimal_downtime",
+                             "bandwidth_mbps": 400, "compression": False,
+                             "post_copy": True}
+    manager.set_cluster(migration={
+        "policy": "post_copy", "auto_converge": True, "post_copy": False,
+        "bandwidth_mbps": 300})
+    c = manager.cluster()["migration"]
+    assert c["compression"] == "inherit" and c["auto_converge"] is True
+    assert params(plain) == {"policy": "post_copy", "bandwidth_mbps": 300,
+                             "auto_converge": True, "compression": False,
+                             "post_copy": False}
+    # the VM's own settings win
+    assert params(own) == {"policy": "legacy", "bandwidth_mbps": 250,
+                           "auto_converge": True, "compression": True,
+                           "post_copy": False}
+    manager.set_cluster(migration={"policy": "inherit",
+                                   "auto_converge": "inherit",
+                                   "post_copy": "inherit",
+                                   "bandwidth_mbps": 0})
+    assert params(plain)["policy"] == "minimal_downtime"
+
+    # two migrations into host2 at once share its 400 Mbit/s
+    add_and_start(manager, "big", append="wss=0 fill=48")
+    add_and_start(manager, "big2", append="wss=0 fill=48")
+    first = migrate(manager, "big")
+    second = migrate(manager, "big2")
+    done = [manager.wait_migration(m["id"]) for m in (first, second)]
+    assert all(d["state"] == "completed" for d in done), done
+    shares = sorted(d["parameters"]["bandwidth_mbps"] for d in done)
+    assert shares == [200, 400], shares
+
+    # bad settings are refused with the reason
+    cid = manager.cluster()["id"]
+    status, out = manager.call("PUT", "/api/clusters/" + cid,
+                               {"migration": {"policy": "fastest"}})
+    assert status == 400 and "fastest" in out["error"]["message"], out
+    status, out = manager.call("PUT", "/api/clusters/" + cid,
+                               {"migration": {"post_copy": "maybe"}})
+    assert status == 400 and "post_copy" in out["error"]["message"], out
+
+
+def test_estimate_before_migrating(manager, pair):
+    add_and_start(manager, "idle1", append="wss=0 hb=50")
+    add_and_start(manager, "hot1", append=HOT, policy="legacy")
+    idle = manager.vm("idle1")["id"]
+    hot = manager.vm("hot1")["id"]
+
+    est = manager.ok("GET", "/api/vms/%s/migration_estimate?host=host2"
+                     % idle)
+    assert est["source"]["name"] == "host1"
+    assert est["destination"]["name"] == "host2"
+    assert est["measured"]["seconds"] == 1
+    assert est["measured"]["memory_bytes"] == 64 * 2 ** 20
+    p = est["prediction"]
+    assert p["strategy"] == "pre-copy" and p["converges"] is True
+    assert 0 < p["total_ms"] < 2000 and p["downtime_ms"] <= 50
+    assert est["warnings"] == []
+
+    # a guest legacy cannot move over a slow link: said so before anyone
+    # waits for it (sampling sees each hot page once per period, so 32 MiB
+    # rewritten at GiB/s shows as 16 MiB/s over 2 s; 100 Mbit/s is 12 MB/s)
+    manager.set_cluster(migration={"bandwidth_mbps": 100})
+    est = manager.ok("GET", "/api/vms/%s/migration_estimate?seconds=2" % hot)
+    assert est["destination"]["name"] == "host2"  # the scheduler's pick
+    assert est["measured"]["seconds"] == 2
+    assert est["measured"]["link_bps"] == 100 * 10 ** 6 // 8
+    assert est["measured"]["dirty_rate_bps"] > 14 * 2 ** 20, est
+    assert est["prediction"]["converges"] is False
+    assert any("would not finish" in w for w in est["warnings"]), est
+
+    # the same refusals as a migration, and nothing moved or queued
+    for query, status in (("?host=host1", 409), ("?host=host9", 404),
+                          ("?seconds=0", 400), ("?seconds=11", 400)):
+        code, out = manager.call(
+            "GET", "/api/vms/%s/migration_estimate%s" % (idle, query))
+        assert code == status and out["error"]["message"], (query, out)
+    manager.add_vm("down1")
+    code, out = manager.call("GET", "/api/vms/%s/migration_estimate"
+                             % manager.vm("down1")["id"])
+    assert code == 409 and "down" in out["error"]["message"], out
+    assert manager.migrations() == []
+    assert_runs_on(manager, "idle1", "host1")
