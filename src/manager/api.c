@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/glib-extra.h"
 #include "common/json.h"
+#include "manager/balancer.h"
 #include "manager/manager.h"
 
 #define MGR_USER_HEADER "X-Drover-User"
@@ -134,6 +135,40 @@ static void api_get_cluster(DrvHttpRequest *req, gpointer user_data)
  * change @cluster.  Run once to validate and once to apply, so a request
  * is taken whole or not at all.
  */
+/*
+ * The parameters a cluster keeps: those given over those it had, when the
+ * policy stays; those given alone for a new policy.  A parameter set to
+ * null goes back to its default.
+ */
+static JsonObject *api_scheduling_params(const MgrCluster *cluster,
+                                         const char *policy, JsonObject *given)
+{
+    JsonObject *out = json_object_new();
+    g_autoptr(GList) had = NULL;
+    g_autoptr(GList) members = NULL;
+
+    if (g_strcmp0(policy, cluster->scheduling_policy) == 0 &&
+        cluster->scheduling_params != NULL) {
+        had = json_object_get_members(cluster->scheduling_params);
+        for (GList *l = had; l != NULL; l = l->next) {
+            json_object_set_member(
+                out, l->data,
+                json_object_dup_member(cluster->scheduling_params, l->data));
+        }
+    }
+    members = given ? json_object_get_members(given) : NULL;
+    for (GList *l = members; l != NULL; l = l->next) {
+        JsonNode *node = json_object_get_member(given, l->data);
+
+        if (JSON_NODE_HOLDS_NULL(node)) {
+            json_object_remove_member(out, l->data);
+        } else {
+            json_object_set_member(out, l->data, json_node_copy(node));
+        }
+    }
+    return out;
+}
+
 static gboolean api_cluster_update(Mgr *mgr, MgrCluster *cluster,
                                    JsonObject *body, gboolean apply,
                                    GError **error)
@@ -147,6 +182,7 @@ static gboolean api_cluster_update(Mgr *mgr, MgrCluster *cluster,
                                         "scheduling_policy",
                                         "id",
                                         NULL};
+    static const char *const sched_known[] = {"name", "parameters", NULL};
     static const char *const mig_known[] = {"policy",        "bandwidth_mbps",
                                             "auto_converge", "compression",
                                             "post_copy",     NULL};
@@ -161,6 +197,8 @@ static gboolean api_cluster_update(Mgr *mgr, MgrCluster *cluster,
     gint64 out = cluster->max_outgoing_migrations;
     gint64 in = cluster->max_incoming_migrations;
     gint64 cpu = cluster->max_cpu_percent;
+    g_autoptr(JsonObject) merged = NULL;
+    MgrBalancerParams balancer;
     DrvTristate ac = cluster->auto_converge;
     DrvTristate comp = cluster->compression;
     DrvTristate pc = cluster->post_copy;
@@ -200,22 +238,22 @@ static gboolean api_cluster_update(Mgr *mgr, MgrCluster *cluster,
         return FALSE;
     }
     if (sched_obj != NULL &&
-        (!drv_json_get_string(sched_obj, "scheduling_policy", "name", FALSE,
+        (!drv_json_check_members(sched_obj, "scheduling_policy", sched_known,
+                                 error) ||
+         !drv_json_get_string(sched_obj, "scheduling_policy", "name", FALSE,
                               &sched, error) ||
          !drv_json_get_object(sched_obj, "scheduling_policy", "parameters",
                               FALSE, &params, error))) {
+        return FALSE;
+    }
+    merged = api_scheduling_params(cluster, sched, params);
+    if (!mgr_balancer_params_parse(sched, merged, &balancer, error)) {
         return FALSE;
     }
     if (!drv_name_is_valid(name) || !drv_name_is_valid(baseline)) {
         g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
                     "cluster: name and cpu_baseline must be 1-64 letters, "
                     "digits, '.', '_' or '-'");
-        return FALSE;
-    }
-    if (g_strcmp0(sched, "none") != 0) {
-        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
-                    "cluster: scheduling policy '%s' is not known (none)",
-                    sched);
         return FALSE;
     }
     other = mgr_cluster_by_name(mgr, name);
@@ -250,13 +288,19 @@ static gboolean api_cluster_update(Mgr *mgr, MgrCluster *cluster,
     cluster->max_outgoing_migrations = (guint)out;
     cluster->max_incoming_migrations = (guint)in;
     cluster->max_cpu_percent = (guint)cpu;
-    if (params != NULL) {
-        if (cluster->scheduling_params != NULL) {
-            json_object_unref(cluster->scheduling_params);
-        }
-        cluster->scheduling_params = json_object_ref(params);
+    if (cluster->scheduling_params != NULL) {
+        json_object_unref(cluster->scheduling_params);
     }
+    cluster->scheduling_params = g_steal_pointer(&merged);
     return TRUE;
+}
+
+static void api_scheduling_policies(DrvHttpRequest *req, gpointer user_data)
+{
+    JsonObject *out = json_object_new();
+
+    json_object_set_array_member(out, "policies", mgr_balancer_describe());
+    drv_http_reply_object(req, 200, out);
 }
 
 static void api_create_cluster(DrvHttpRequest *req, gpointer user_data)
@@ -1031,6 +1075,8 @@ void mgr_api_register(Mgr *mgr)
     drv_http_router_add(r, "GET", "/api/clusters/{id}", api_get_cluster, mgr);
     drv_http_router_add(r, "PUT", "/api/clusters/{id}", api_update_cluster,
                         mgr);
+    drv_http_router_add(r, "GET", "/api/scheduling_policies",
+                        api_scheduling_policies, mgr);
     drv_http_router_add(r, "GET", "/api/hosts", api_list_hosts, mgr);
     drv_http_router_add(r, "POST", "/api/hosts", api_add_host, mgr);
     drv_http_router_add(r, "GET", "/api/hosts/{id}", api_get_host, mgr);

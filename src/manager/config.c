@@ -18,6 +18,9 @@ static const char *const mgr_config_keys[] = {
     "migration_post_copy",
     "migration_auto_converge",
     "migration_compression",
+    "balance_interval_s",
+    "power_command_timeout_s",
+    "power_on_timeout_s",
     NULL,
 };
 
@@ -195,6 +198,12 @@ MgrConfig *mgr_config_parse(const char *data, const char *origin,
                          &config->migration_history, error) ||
         !mgr_config_uint(kf, origin, "events_kept", 100000, 100, 100000000,
                          &config->events_kept, error) ||
+        !mgr_config_uint(kf, origin, "balance_interval_s", 60, 1, 3600,
+                         &config->balance_interval_s, error) ||
+        !mgr_config_uint(kf, origin, "power_command_timeout_s", 60, 1, 3600,
+                         &config->power_command_timeout_s, error) ||
+        !mgr_config_uint(kf, origin, "power_on_timeout_s", 600, 10, 86400,
+                         &config->power_on_timeout_s, error) ||
         !mgr_config_migration(config, kf, origin, error)) {
         return NULL;
     }

@@ -6,6 +6,8 @@
  *   monitor.c      polls every agent: host status and facts, VM placement
  *   queue.c        the migration queue and its running migrations
  *   maintenance.c  host maintenance and evacuation of failing hosts
+ *   balancing.c    clusters' scheduling policies (balancer.c decides)
+ *   power.c        host power management: on, off, status commands
  *   vmctl.c        VM start and stop
  *   events.c       the audit log (store + stream + system log)
  *   present.c      the JSON of the API
@@ -28,6 +30,7 @@ G_BEGIN_DECLS
 
 typedef struct _MgrMonitor MgrMonitor;
 typedef struct _MgrQueue MgrQueue;
+typedef struct _MgrBalancing MgrBalancing;
 
 typedef struct _Mgr {
     MgrConfig *config;
@@ -39,6 +42,7 @@ typedef struct _Mgr {
     DrvEventHub *events;
     MgrMonitor *monitor;
     MgrQueue *queue;
+    MgrBalancing *balancing;
     guint maintenance_timer;
     guint housekeeping_timer;
     SoupServer *server;
@@ -183,6 +187,38 @@ guint mgr_queue_running_to(Mgr *mgr, const char *host_id);
 void mgr_estimate_async(Mgr *mgr, MgrVm *vm, MgrHost *host, guint seconds,
                         GAsyncReadyCallback callback, gpointer user_data);
 JsonObject *mgr_estimate_finish(GAsyncResult *result, GError **error);
+
+/* power.c: host power management (docs/manager.md, "Power") */
+/* Whether @host has the commands to be powered on and off. */
+gboolean mgr_host_can_power(const MgrHost *host);
+/* Powered off by drover (down, or going down); FALSE while powering on. */
+gboolean mgr_host_is_powered_off(const MgrHost *host);
+gboolean mgr_host_is_powering_on(const MgrHost *host);
+/*
+ * Power off an empty host (no VMs, no migration): it is down at once with
+ * @reason, its power-off command runs in the background; events
+ * host_power_off, then host_powered_off or host_power_failed.  Refused
+ * (CONFLICT) with VMs or a migration, INVALID without power management.
+ */
+gboolean mgr_power_off(Mgr *mgr, MgrHost *host, const char *user,
+                       const char *reason, GError **error);
+/*
+ * Power on a powered-off host: its power-on command runs; it stays down
+ * ("powering on") until the monitor finds its agent, then is up
+ * (host_powered_on), or host_power_failed after power_on_timeout_s.
+ */
+gboolean mgr_power_on(Mgr *mgr, MgrHost *host, const char *user,
+                      const char *reason, GError **error);
+/* Run the status command: {"power": "on"|"off"|"unknown", "output"}. */
+void mgr_power_status_async(Mgr *mgr, MgrHost *host,
+                            GAsyncReadyCallback callback, gpointer user_data);
+JsonObject *mgr_power_status_finish(GAsyncResult *result, GError **error);
+
+/* balancing.c: the balancing loop of clusters' scheduling policies */
+MgrBalancing *mgr_balancing_new(Mgr *mgr);
+void mgr_balancing_free(MgrBalancing *balancing);
+/* After each poll of @host: how long it has been over its threshold. */
+void mgr_balancing_observe(Mgr *mgr, MgrHost *host);
 
 /* maintenance.c */
 /* Refused (DRV_ERROR_REFUSED) with the VMs named when it cannot be done. */

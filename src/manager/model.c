@@ -205,6 +205,10 @@ void mgr_host_free(MgrHost *host)
     g_clear_pointer(&host->facts, json_object_unref);
     g_free(host->maintenance_correlation_id);
     g_free(host->maintenance_user);
+    g_free(host->power_on_cmd);
+    g_free(host->power_off_cmd);
+    g_free(host->power_status_cmd);
+    g_free(host->power_action);
     g_free(host);
 }
 

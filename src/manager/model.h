@@ -68,6 +68,19 @@ typedef struct {
     char *maintenance_correlation_id;
     char *maintenance_user;
     gint64 maintenance_next_retry_us;
+    /*
+     * Power management (power.c): command templates, NULL when the host
+     * has none, and the power action under way ("on", "off") or NULL.
+     */
+    char *power_on_cmd;
+    char *power_off_cmd;
+    char *power_status_cmd;
+    char *power_action;
+    gint64 power_action_us;
+    /* run time only */
+    gint64 power_failed_us; /* the last power action that failed, or 0 */
+    gint64 over_since_us;   /* CPU over its cluster's high_utilization */
+    gboolean emptying;      /* being emptied by the balancer to power off */
 } MgrHost;
 
 MgrHost *mgr_host_new(const char *id, const char *name, const char *address,
@@ -102,7 +115,8 @@ typedef struct {
     gint64 updated_us;
     /* run time only, from the agents */
     double cpu_percent;
-    gint64 dirty_rate_bps; /* the agent's last sample; -1: none */
+    gint64 dirty_rate_bps;   /* the agent's last sample; -1: none */
+    gint64 last_balanced_us; /* the balancer's last move of it, or 0 */
 } MgrVm;
 
 MgrVm *mgr_vm_new(const char *cluster_id, DrvVmSpec *spec);

@@ -4,6 +4,7 @@
  * the same shape.
  */
 #include "common/json.h"
+#include "manager/balancer.h"
 #include "manager/manager.h"
 
 char *mgr_format_time(gint64 time_us)
@@ -73,6 +74,7 @@ JsonObject *mgr_present_cluster(Mgr *mgr, MgrCluster *cluster)
     JsonObject *mig = json_object_new();
     JsonObject *sched = json_object_new();
     g_autoptr(GPtrArray) hosts = mgr_cluster_hosts(mgr, cluster->id);
+    MgrBalancerParams params;
     GHashTableIter iter;
     gpointer value;
     gint64 vms = 0;
@@ -94,10 +96,18 @@ JsonObject *mgr_present_cluster(Mgr *mgr, MgrCluster *cluster)
     json_object_set_int_member(obj, "max_cpu_percent",
                                cluster->max_cpu_percent);
     json_object_set_string_member(sched, "name", cluster->scheduling_policy);
-    json_object_set_object_member(
-        sched, "parameters",
-        cluster->scheduling_params ? json_object_ref(cluster->scheduling_params)
-                                   : json_object_new());
+    /* every parameter the policy takes, with its effective value */
+    if (mgr_balancer_params_parse(cluster->scheduling_policy,
+                                  cluster->scheduling_params, &params, NULL)) {
+        json_object_set_object_member(sched, "parameters",
+                                      mgr_balancer_params_to_json(&params));
+    } else {
+        json_object_set_object_member(
+            sched, "parameters",
+            cluster->scheduling_params
+                ? json_object_ref(cluster->scheduling_params)
+                : json_object_new());
+    }
     json_object_set_object_member(obj, "scheduling_policy", sched);
     json_object_set_int_member(obj, "host_count", hosts->len);
     g_hash_table_iter_init(&iter, mgr->vms);

@@ -17,6 +17,9 @@ static const char full[] = "[manager]\n"
                            "migration_poll_ms=250\n"
                            "migration_history=500\n"
                            "events_kept=1000\n"
+                           "balance_interval_s=5\n"
+                           "power_command_timeout_s=20\n"
+                           "power_on_timeout_s=120\n"
                            "migration_policy=minimal_downtime\n"
                            "migration_post_copy=false\n"
                            "migration_auto_converge=true\n"
@@ -39,6 +42,9 @@ static void test_full(void)
     g_assert_cmpuint(config->migration_poll_ms, ==, 250);
     g_assert_cmpuint(config->migration_history, ==, 500);
     g_assert_cmpuint(config->events_kept, ==, 1000);
+    g_assert_cmpuint(config->balance_interval_s, ==, 5);
+    g_assert_cmpuint(config->power_command_timeout_s, ==, 20);
+    g_assert_cmpuint(config->power_on_timeout_s, ==, 120);
     g_assert_cmpstr(config->migration_policy, ==, "minimal_downtime");
     g_assert_false(config->migration_post_copy);
     g_assert_cmpint(config->migration_auto_converge, ==, DRV_TRISTATE_TRUE);
@@ -56,6 +62,9 @@ static void test_defaults(void)
     g_assert_null(config->web_dir);
     g_assert_cmpuint(config->poll_interval_s, ==, 3);
     g_assert_cmpuint(config->agent_timeout_ms, ==, 5000);
+    g_assert_cmpuint(config->balance_interval_s, ==, 60);
+    g_assert_cmpuint(config->power_command_timeout_s, ==, 60);
+    g_assert_cmpuint(config->power_on_timeout_s, ==, 600);
     g_assert_cmpstr(config->migration_policy, ==, "adaptive");
     g_assert_true(config->migration_post_copy);
     g_assert_cmpint(config->migration_auto_converge, ==, DRV_TRISTATE_INHERIT);
@@ -71,6 +80,9 @@ static void test_errors(void)
         {"listen=8080", "listen must be ADDRESS:PORT"},
         {"poll_interval_s=0", "poll_interval_s must be an integer in [1, 300]"},
         {"migration_attempts=many", "migration_attempts must be an integer"},
+        {"balance_interval_s=0", "balance_interval_s must be an integer in "
+                                 "[1, 3600]"},
+        {"power_on_timeout_s=5", "power_on_timeout_s must be an integer"},
         {"migration_policy=fast",
          "[manager] migration_policy must be one of adaptive, legacy, "
          "minimal_downtime, post_copy, suspend_workload, not 'fast'"},
