@@ -13,6 +13,8 @@ build=${DROVER_BUILD_DIR:-$top/build}
 demo=${DROVER_DEMO_DIR:-$top/.demo}
 manager_url=http://127.0.0.1:8080
 drover() { "$build/src/cli/drover" --url "$manager_url" "$@"; }
+# one word for droverd's command templates, whatever the path holds
+quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 stop() {
     for pidfile in "$demo"/*/*.pid; do
@@ -75,14 +77,21 @@ shared=$demo/shared
 [networks]
 vmnet=user
 CONF
-    setsid "$build/src/agent/drover-agent" --config "$demo/host$i/agent.conf" \
-        >"$demo/host$i/agent.log" 2>&1 </dev/null &
-    echo $! >"$demo/host$i/agent.pid"
+    # started as powering the host on would (see power below)
+    "$top/scripts/agent-power.sh" on "$demo/host$i" \
+        "$build/src/agent/drover-agent" >/dev/null
 done
+# power management: the demo's hosts are powered off and on by stopping
+# and starting their agents; a real one would use a fence agent
+power() {
+    echo "$(quote "$top/scripts/agent-power.sh") $1 $(quote "$demo")/{name}" \
+        "$(quote "$build/src/agent/drover-agent")"
+}
 wait_url "$manager_url/api/clusters" droverd
 for i in 1 2 3; do
     wait_url "http://127.0.1.$i:7001/v1/host" "agent host$i"
-    drover host add "host$i" "http://127.0.1.$i:7001" >/dev/null
+    drover host add "host$i" "http://127.0.1.$i:7001" --power-on "$(power on)" \
+        --power-off "$(power off)" --power-status "$(power status)" >/dev/null
 done
 for _ in $(seq 50); do
     [ "$(drover --json host list | grep -c '"status" : "up"')" = 3 ] && break
@@ -123,6 +132,8 @@ Try the CLI:
   drover vm migrate web1 --to host3 --wait
   drover host maintenance host1 --wait
   drover host activate host1
+  drover host power host1 off --wait     # empty: its agent is stopped
+  drover host power host1 on --wait      # started again, up
   drover migrations --all
   drover events --follow
 Stop with: scripts/demo.sh stop

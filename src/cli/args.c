@@ -426,3 +426,33 @@ JsonObject *cli_vm_create_body(char **argv, gboolean *json, GError **error)
     }
     return g_steal_pointer(&body);
 }
+
+gboolean cli_host_power_options(JsonObject *body, const char *on,
+                                const char *off, const char *status,
+                                gboolean none, GError **error)
+{
+    const char *const values[] = {on, off, status};
+    const char *const members[] = {"on", "off", "status"};
+    JsonObject *power;
+
+    if (none) {
+        if (on != NULL || off != NULL || status != NULL) {
+            cli_usage_error(error, "--no-power removes every power command: "
+                                   "give it alone");
+            return FALSE;
+        }
+        json_object_set_null_member(body, "power_management");
+        return TRUE;
+    }
+    if (on == NULL && off == NULL && status == NULL) {
+        return TRUE;
+    }
+    power = json_object_new();
+    for (guint i = 0; i < G_N_ELEMENTS(values); i++) {
+        if (values[i] != NULL) {
+            json_object_set_string_member(power, members[i], values[i]);
+        }
+    }
+    json_object_set_object_member(body, "power_management", power);
+    return TRUE;
+}

@@ -34,4 +34,14 @@ const char *cli_cluster_setting_keys(void);
  */
 JsonObject *cli_vm_create_body(char **argv, gboolean *json, GError **error);
 
+/*
+ * "drover host add" and "host set" power options → "power_management" in
+ * @body: the commands given (droverd keeps the others on "set"; an empty
+ * one removes it), or null for --no-power, which goes with no command.
+ * Nothing given leaves @body as it is.
+ */
+gboolean cli_host_power_options(JsonObject *body, const char *on,
+                                const char *off, const char *status,
+                                gboolean none, GError **error);
+
 G_END_DECLS

@@ -8,6 +8,7 @@
 #include "common/json.h"
 #include "manager/balancer.h"
 #include "manager/manager.h"
+#include "manager/power.h"
 
 #define MGR_USER_HEADER "X-Drover-User"
 #define MGR_DEFAULT_USER "admin"
@@ -403,18 +404,114 @@ static gboolean api_valid_address(const char *address)
             g_str_equal(g_uri_get_path(uri), "/"));
 }
 
+/* The power commands of a host: on, off, status. */
+typedef struct {
+    char *cmd[3];
+} ApiPowerCmds;
+
+static void api_power_cmds_clear(ApiPowerCmds *cmds)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(cmds->cmd); i++) {
+        g_clear_pointer(&cmds->cmd[i], g_free);
+    }
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ApiPowerCmds, api_power_cmds_clear)
+
+/*
+ * @host's power commands with "power_management" of @body over them: null
+ * removes them all; an object sets the members it has, "" (or null)
+ * removing one.  Each command must parse (power.h); on and off go
+ * together, and status needs them.  *@given: the body had the member.
+ */
+static gboolean api_power_management(JsonObject *body, const MgrHost *host,
+                                     ApiPowerCmds *out, gboolean *given,
+                                     GError **error)
+{
+    static const char *const members[] = {"on", "off", "status", NULL};
+    JsonNode *node = json_object_get_member(body, "power_management");
+    JsonObject *obj;
+
+    out->cmd[0] = g_strdup(host->power_on_cmd);
+    out->cmd[1] = g_strdup(host->power_off_cmd);
+    out->cmd[2] = g_strdup(host->power_status_cmd);
+    *given = node != NULL;
+    if (node == NULL) {
+        return TRUE;
+    }
+    if (JSON_NODE_HOLDS_NULL(node)) {
+        api_power_cmds_clear(out);
+        return TRUE;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "host: 'power_management' must be an object with 'on', "
+                    "'off' and 'status' commands, or null");
+        return FALSE;
+    }
+    obj = json_node_get_object(node);
+    if (!drv_json_check_members(obj, "power_management", members, error)) {
+        return FALSE;
+    }
+    for (guint i = 0; members[i] != NULL; i++) {
+        JsonNode *member = json_object_get_member(obj, members[i]);
+        const char *value = NULL;
+        g_autoptr(GError) local = NULL;
+
+        if (member == NULL) {
+            continue;
+        }
+        if (!JSON_NODE_HOLDS_NULL(member) &&
+            !drv_json_get_string(obj, "power_management", members[i], FALSE,
+                                 &value, error)) {
+            return FALSE;
+        }
+        g_clear_pointer(&out->cmd[i], g_free);
+        if (value == NULL || *value == '\0') {
+            continue;
+        }
+        if (!mgr_power_template_check(value, &local)) {
+            g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                        "power_management: '%s' command: %s", members[i],
+                        local->message);
+            return FALSE;
+        }
+        out->cmd[i] = g_strdup(value);
+    }
+    if ((out->cmd[0] == NULL) != (out->cmd[1] == NULL) ||
+        (out->cmd[2] != NULL && out->cmd[0] == NULL)) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "power_management: a host needs both an 'on' and an "
+                    "'off' command ('status' is optional)");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void api_power_cmds_apply(MgrHost *host, ApiPowerCmds *cmds)
+{
+    g_free(host->power_on_cmd);
+    host->power_on_cmd = g_steal_pointer(&cmds->cmd[0]);
+    g_free(host->power_off_cmd);
+    host->power_off_cmd = g_steal_pointer(&cmds->cmd[1]);
+    g_free(host->power_status_cmd);
+    host->power_status_cmd = g_steal_pointer(&cmds->cmd[2]);
+}
+
 static void api_add_host(DrvHttpRequest *req, gpointer user_data)
 {
     Mgr *mgr = user_data;
-    static const char *const known[] = {"name", "address", "cluster", NULL};
+    static const char *const known[] = {"name", "address", "cluster",
+                                        "power_management", NULL};
     g_autoptr(JsonObject) body = api_body(req, TRUE);
     g_autoptr(GError) error = NULL;
     g_autoptr(MgrHost) host = NULL;
     g_autofree char *address = NULL;
+    g_auto(ApiPowerCmds) power = {{NULL}};
     JsonObject *cluster_ref = NULL;
     MgrCluster *cluster;
     const char *name = NULL;
     const char *addr = NULL;
+    gboolean power_given;
     GHashTableIter iter;
     gpointer value;
 
@@ -468,6 +565,11 @@ static void api_add_host(DrvHttpRequest *req, gpointer user_data)
     }
     host = mgr_host_new(NULL, name, address, cluster->id);
     host->created_us = g_get_real_time();
+    if (!api_power_management(body, host, &power, &power_given, &error)) {
+        api_fail(req, error);
+        return;
+    }
+    api_power_cmds_apply(host, &power);
     if (!mgr_store_save_host(mgr->store, host, &error)) {
         api_fail(req, error);
         return;
@@ -475,10 +577,110 @@ static void api_add_host(DrvHttpRequest *req, gpointer user_data)
     g_hash_table_insert(mgr->hosts, g_strdup(host->id), host);
     mgr_monitor_add_host(mgr->monitor, host);
     mgr_event(mgr, MGR_SEVERITY_INFO, "host_added", api_user(req), NULL, NULL,
-              host->id, NULL, NULL, "host %s (%s) added to cluster %s",
-              host->name, host->address, cluster->name);
+              host->id, NULL, NULL, "host %s (%s) added to cluster %s%s",
+              host->name, host->address, cluster->name,
+              mgr_host_can_power(host) ? ", with power management" : "");
     drv_http_reply_object(req, 201,
                           mgr_present_host(mgr, g_steal_pointer(&host), FALSE));
+}
+
+/* PUT /api/hosts/{id}: only its power management changes so far. */
+static void api_update_host(DrvHttpRequest *req, gpointer user_data)
+{
+    static const char *const known[] = {"power_management", NULL};
+    Mgr *mgr = user_data;
+    MgrHost *host = api_host(mgr, req);
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(ApiPowerCmds) power = {{NULL}};
+    gboolean given = FALSE;
+
+    if (host == NULL || (body = api_body(req, TRUE)) == NULL) {
+        return;
+    }
+    if (!drv_json_check_members(body, "host", known, &error) ||
+        !api_power_management(body, host, &power, &given, &error)) {
+        api_fail(req, error);
+        return;
+    }
+    /* without its commands, a powered-off host would stay off for good */
+    if (power.cmd[0] == NULL && mgr_host_can_power(host) &&
+        (host->status == MGR_HOST_DOWN || host->power_action != NULL)) {
+        g_set_error(&error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "host %s is %s: power it on before removing its power "
+                    "management",
+                    host->name,
+                    host->power_action ? "being powered on or off"
+                                       : "powered off");
+        api_fail(req, error);
+        return;
+    }
+    if (given) {
+        api_power_cmds_apply(host, &power);
+        mgr_save_host(mgr, host);
+        mgr_event(mgr, MGR_SEVERITY_INFO, "host_updated", api_user(req), NULL,
+                  NULL, host->id, NULL, NULL, "host %s: power management %s",
+                  host->name, mgr_host_can_power(host) ? "set" : "removed");
+    }
+    drv_http_reply_object(req, 200, mgr_present_host(mgr, host, FALSE));
+}
+
+static void api_on_power_status(GObject *source, GAsyncResult *result,
+                                gpointer user_data)
+{
+    g_autoptr(DrvHttpRequest) req = user_data;
+    g_autoptr(GError) error = NULL;
+    JsonObject *status = mgr_power_status_finish(result, &error);
+
+    if (status == NULL) {
+        api_fail(req, error);
+        return;
+    }
+    drv_http_reply_object(req, 200, status);
+}
+
+/* POST /api/hosts/{id}/power {"action": "on" | "off" | "status"} */
+static void api_power_host(DrvHttpRequest *req, gpointer user_data)
+{
+    static const char *const known[] = {"action", NULL};
+    Mgr *mgr = user_data;
+    MgrHost *host = api_host(mgr, req);
+    g_autoptr(JsonObject) body = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *reason = NULL;
+    const char *user = api_user(req);
+    const char *action = NULL;
+    gboolean ok;
+
+    if (host == NULL || (body = api_body(req, TRUE)) == NULL) {
+        return;
+    }
+    if (!drv_json_check_members(body, "power", known, &error) ||
+        !drv_json_get_string(body, "power", "action", TRUE, &action, &error)) {
+        api_fail(req, error);
+        return;
+    }
+    if (g_str_equal(action, "status")) {
+        mgr_power_status_async(mgr, host, api_on_power_status,
+                               drv_http_request_hold(req));
+        return;
+    }
+    if (g_str_equal(action, "on")) {
+        reason = g_strdup_printf("requested by %s", user);
+        ok = mgr_power_on(mgr, host, user, reason, &error);
+    } else if (g_str_equal(action, "off")) {
+        reason = g_strdup_printf("powered off by %s", user);
+        ok = mgr_power_off(mgr, host, user, reason, &error);
+    } else {
+        ok = FALSE;
+        g_set_error(&error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "power: 'action' is on, off or status, not '%s'", action);
+    }
+    if (!ok) {
+        api_fail(req, error);
+        return;
+    }
+    drv_http_reply_object(req, 202, mgr_present_host(mgr, host, FALSE));
 }
 
 static void api_deactivate_host(DrvHttpRequest *req, gpointer user_data)
@@ -532,9 +734,14 @@ static void api_remove_host(DrvHttpRequest *req, gpointer user_data)
         return;
     }
     vms = mgr_host_vms(mgr, host->id);
-    if (host->status != MGR_HOST_MAINTENANCE &&
-        host->status != MGR_HOST_CONNECTING &&
-        host->status != MGR_HOST_NON_RESPONSIVE) {
+    if (host->power_action != NULL) {
+        g_set_error(&error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "host %s is being powered %s: wait until that is over",
+                    host->name, host->power_action);
+    } else if (host->status != MGR_HOST_MAINTENANCE &&
+               host->status != MGR_HOST_CONNECTING &&
+               host->status != MGR_HOST_NON_RESPONSIVE &&
+               host->status != MGR_HOST_DOWN) {
         g_set_error(&error, DRV_ERROR, DRV_ERROR_CONFLICT,
                     "host %s is %s: put it into maintenance first", host->name,
                     mgr_host_status_name(host->status));
@@ -1080,7 +1287,10 @@ void mgr_api_register(Mgr *mgr)
     drv_http_router_add(r, "GET", "/api/hosts", api_list_hosts, mgr);
     drv_http_router_add(r, "POST", "/api/hosts", api_add_host, mgr);
     drv_http_router_add(r, "GET", "/api/hosts/{id}", api_get_host, mgr);
+    drv_http_router_add(r, "PUT", "/api/hosts/{id}", api_update_host, mgr);
     drv_http_router_add(r, "DELETE", "/api/hosts/{id}", api_remove_host, mgr);
+    drv_http_router_add(r, "POST", "/api/hosts/{id}/power", api_power_host,
+                        mgr);
     drv_http_router_add(r, "POST", "/api/hosts/{id}/deactivate",
                         api_deactivate_host, mgr);
     drv_http_router_add(r, "POST", "/api/hosts/{id}/activate",

@@ -80,6 +80,12 @@ gboolean mgr_maintenance_start(Mgr *mgr, MgrHost *host, const char *user,
                     mgr_host_status_name(host->status));
         return FALSE;
     }
+    /* its status belongs to power management until it is up again */
+    if (host->status == MGR_HOST_DOWN) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "host %s is powered off: power it on first", host->name);
+        return FALSE;
+    }
     for (guint i = 0; i < vms->len; i++) {
         running += ((MgrVm *)g_ptr_array_index(vms, i))->status != MGR_VM_DOWN;
     }

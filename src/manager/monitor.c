@@ -7,6 +7,10 @@
  *   of its VMs).  One that has not answered for host_timeout_s is
  *   non_responsive, and its VMs are unknown: drover cannot tell whether
  *   they run, so it does not start them elsewhere.
+ * - A host drover powered off is down, an admin status: a silent agent is
+ *   what it should be.  Once powered on, the first answer of its agent
+ *   takes it through the checks above (host_powered_on); no answer within
+ *   power_on_timeout_s and the power-on failed (power.c starts both).
  * - VM placement follows what the agents report.  A VM reported where
  *   drover does not expect it, or on two hosts, raises an error event and
  *   is never silently adopted.
@@ -210,12 +214,57 @@ static void mgr_monitor_poll_failed(MgrHostPoll *poll, MgrHost *host,
     mgr_monitor_mark_vms_unknown(mgr, host);
 }
 
+/* A host being powered on answers: the power-on is over. */
+static void mgr_monitor_powered_on(Mgr *mgr, MgrHost *host)
+{
+    gint64 took_s =
+        (g_get_real_time() - host->power_action_us) / G_USEC_PER_SEC;
+
+    g_clear_pointer(&host->power_action, g_free);
+    host->power_action_us = 0;
+    host->power_failed_us = 0;
+    mgr_save_host(mgr, host);
+    mgr_event(
+        mgr, MGR_SEVERITY_INFO, "host_powered_on", NULL, NULL, NULL, host->id,
+        NULL, NULL,
+        "host %s is powered on: its agent answered after %" G_GINT64_FORMAT
+        " s",
+        host->name, MAX(took_s, 0));
+}
+
+/* A host powered on whose agent has not answered in time stays down. */
+static void mgr_monitor_check_power_on(Mgr *mgr, MgrHost *host)
+{
+    guint limit = mgr->config->power_on_timeout_s;
+    g_autofree char *reason = NULL;
+
+    if (!mgr_host_is_powering_on(host) ||
+        g_get_real_time() - host->power_action_us <
+            (gint64)limit * G_USEC_PER_SEC) {
+        return;
+    }
+    g_clear_pointer(&host->power_action, g_free);
+    host->power_action_us = 0;
+    host->power_failed_us = g_get_real_time();
+    reason = g_strdup_printf("powered off; powering on failed: its agent did "
+                             "not answer within %u s",
+                             limit);
+    mgr_set_host_status(mgr, host, MGR_HOST_DOWN, reason);
+    mgr_save_host(mgr, host);
+    mgr_event(mgr, MGR_SEVERITY_ERROR, "host_power_failed", NULL, NULL, NULL,
+              host->id, NULL, NULL,
+              "powering on host %s failed: its agent did not answer within "
+              "%u s; it stays down",
+              host->name, limit);
+}
+
 static void mgr_monitor_update_status(MgrHostPoll *poll, MgrHost *host)
 {
     Mgr *mgr = poll->mgr;
     g_autofree char *reason = NULL;
     MgrHostStatus before = host->status;
     const char *agent_id = drv_json_string_or(host->facts, "host_id", NULL);
+    gboolean powered_on = mgr_host_is_powering_on(host);
 
     if (host->agent_host_id == NULL && agent_id != NULL) {
         host->agent_host_id = g_strdup(agent_id);
@@ -226,7 +275,9 @@ static void mgr_monitor_update_status(MgrHostPoll *poll, MgrHost *host)
                                  "%s",
                                  agent_id, host->address);
     }
-    if (mgr_status_is_admin(host->status)) {
+    if (powered_on) {
+        mgr_monitor_powered_on(mgr, host);
+    } else if (mgr_status_is_admin(host->status)) {
         return;
     }
     if (reason != NULL || !mgr_monitor_host_operational(mgr, host, &reason)) {
@@ -246,7 +297,8 @@ static void mgr_monitor_update_status(MgrHostPoll *poll, MgrHost *host)
     }
     poll->next_evacuation_us = 0;
     mgr_set_host_status(mgr, host, MGR_HOST_UP, NULL);
-    if (before != MGR_HOST_UP) {
+    /* host_powered_on said it */
+    if (before != MGR_HOST_UP && !powered_on) {
         mgr_event(mgr, MGR_SEVERITY_INFO, "host_up", NULL, NULL, NULL, host->id,
                   NULL, NULL, "host %s is up%s", host->name,
                   before == MGR_HOST_NON_RESPONSIVE    ? " again"
@@ -492,7 +544,11 @@ static gboolean mgr_monitor_tick(gpointer user_data)
     MgrHost *host = g_hash_table_lookup(poll->mgr->hosts, poll->host_id);
     g_autofree char *url = NULL;
 
-    if (host == NULL || poll->polling) {
+    if (host == NULL) {
+        return G_SOURCE_CONTINUE;
+    }
+    mgr_monitor_check_power_on(poll->mgr, host);
+    if (poll->polling) {
         return G_SOURCE_CONTINUE;
     }
     poll->polling = TRUE;
@@ -509,9 +565,32 @@ static gboolean mgr_monitor_first_tick(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
+/*
+ * A power-off whose end an earlier droverd did not see: the host was down
+ * from its start, and its command ran; it is taken as powered off (a
+ * power-on brings it back either way).  A power-on goes on being waited
+ * for, from when it started.
+ */
+static void mgr_monitor_resume_power(Mgr *mgr, MgrHost *host)
+{
+    if (g_strcmp0(host->power_action, "off") != 0) {
+        return;
+    }
+    g_clear_pointer(&host->power_action, g_free);
+    host->power_action_us = 0;
+    mgr_save_host(mgr, host);
+    mgr_event(mgr, MGR_SEVERITY_WARNING, "host_powered_off", NULL, NULL, NULL,
+              host->id, NULL, NULL,
+              "host %s is taken as powered off: droverd restarted while its "
+              "power-off command ran",
+              host->name);
+}
+
 void mgr_monitor_add_host(MgrMonitor *monitor, MgrHost *host)
 {
     MgrHostPoll *poll = g_new0(MgrHostPoll, 1);
+
+    mgr_monitor_resume_power(monitor->mgr, host);
 
     poll->ref = 1;
     poll->mgr = monitor->mgr;

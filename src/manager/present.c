@@ -6,6 +6,7 @@
 #include "common/json.h"
 #include "manager/balancer.h"
 #include "manager/manager.h"
+#include "manager/power.h"
 
 char *mgr_format_time(gint64 time_us)
 {
@@ -175,6 +176,18 @@ JsonObject *mgr_present_host(Mgr *mgr, MgrHost *host, gboolean with_facts)
     } else {
         json_object_set_null_member(obj, "maintenance");
     }
+    if (mgr_host_can_power(host)) {
+        JsonObject *power = json_object_new();
+
+        json_object_set_string_member(power, "on", host->power_on_cmd);
+        json_object_set_string_member(power, "off", host->power_off_cmd);
+        mgr_set_string_or_null(power, "status", host->power_status_cmd);
+        json_object_set_object_member(obj, "power_management", power);
+    } else {
+        json_object_set_null_member(obj, "power_management");
+    }
+    json_object_set_string_member(obj, "power_state",
+                                  mgr_host_power_state(host));
     mgr_set_time(obj, "last_seen", host->last_seen_us);
     mgr_set_time(obj, "created", host->created_us);
     if (with_facts) {

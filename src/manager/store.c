@@ -497,6 +497,22 @@ static gboolean mgr_store_upgrade_to_2(MgrStore *store, GError **error)
 }
 
 /*
+ * Version 3: host power management (power.c).  The command templates, and
+ * the power action under way so that a restarted droverd knows it.
+ */
+static const char mgr_schema_v3[] =
+    "ALTER TABLE hosts ADD COLUMN power_on_cmd TEXT;"
+    "ALTER TABLE hosts ADD COLUMN power_off_cmd TEXT;"
+    "ALTER TABLE hosts ADD COLUMN power_status_cmd TEXT;"
+    "ALTER TABLE hosts ADD COLUMN power_action TEXT;"
+    "ALTER TABLE hosts ADD COLUMN power_action_us INTEGER NOT NULL DEFAULT 0;";
+
+static gboolean mgr_store_upgrade_to_3(MgrStore *store, GError **error)
+{
+    return mgr_store_exec(store, mgr_schema_v3, error);
+}
+
+/*
  * Upgrade steps: mgr_store_upgrades[i] brings a store at version i to
  * version i + 1.  A change of schema appends a step (never edits one) and
  * bumps MGR_STORE_SCHEMA_VERSION.
@@ -506,6 +522,7 @@ typedef gboolean (*MgrStoreUpgrade)(MgrStore *store, GError **error);
 static const MgrStoreUpgrade mgr_store_upgrades[] = {
     mgr_store_upgrade_to_1,
     mgr_store_upgrade_to_2,
+    mgr_store_upgrade_to_3,
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(mgr_store_upgrades) == MGR_STORE_SCHEMA_VERSION);
@@ -839,7 +856,8 @@ gboolean mgr_store_delete_cluster(MgrStore *store, const char *id,
 #define MGR_HOST_COLUMNS                                                   \
     "id, name, address, cluster_id, status, status_reason, agent_host_id," \
     " facts, last_seen_us, created_us, maintenance_correlation_id,"        \
-    " maintenance_user, maintenance_next_retry_us"
+    " maintenance_user, maintenance_next_retry_us, power_on_cmd,"          \
+    " power_off_cmd, power_status_cmd, power_action, power_action_us"
 
 static MgrHost *mgr_store_read_host(MgrStore *store, sqlite3_stmt *stmt,
                                     GError **error)
@@ -858,6 +876,11 @@ static MgrHost *mgr_store_read_host(MgrStore *store, sqlite3_stmt *stmt,
     host->maintenance_correlation_id = mgr_col_text(stmt, 10);
     host->maintenance_user = mgr_col_text(stmt, 11);
     host->maintenance_next_retry_us = sqlite3_column_int64(stmt, 12);
+    host->power_on_cmd = mgr_col_text(stmt, 13);
+    host->power_off_cmd = mgr_col_text(stmt, 14);
+    host->power_status_cmd = mgr_col_text(stmt, 15);
+    host->power_action = mgr_col_text(stmt, 16);
+    host->power_action_us = sqlite3_column_int64(stmt, 17);
     what = g_strdup_printf("host %s", host->id);
     if (!mgr_host_status_from_name((const char *)sqlite3_column_text(stmt, 4),
                                    &host->status)) {
@@ -902,7 +925,7 @@ gboolean mgr_store_save_host(MgrStore *store, const MgrHost *host,
     mgr_autoreset sqlite3_stmt *stmt = mgr_store_prepare(
         store,
         "INSERT INTO hosts (" MGR_HOST_COLUMNS ")"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET"
         "  name = excluded.name,"
         "  address = excluded.address,"
@@ -915,7 +938,12 @@ gboolean mgr_store_save_host(MgrStore *store, const MgrHost *host,
         "  created_us = excluded.created_us,"
         "  maintenance_correlation_id = excluded.maintenance_correlation_id,"
         "  maintenance_user = excluded.maintenance_user,"
-        "  maintenance_next_retry_us = excluded.maintenance_next_retry_us",
+        "  maintenance_next_retry_us = excluded.maintenance_next_retry_us,"
+        "  power_on_cmd = excluded.power_on_cmd,"
+        "  power_off_cmd = excluded.power_off_cmd,"
+        "  power_status_cmd = excluded.power_status_cmd,"
+        "  power_action = excluded.power_action,"
+        "  power_action_us = excluded.power_action_us",
         error);
     const MgrUniqueClash clashes[] = {
         {"hosts.name", "a host named", host->name},
@@ -942,6 +970,11 @@ gboolean mgr_store_save_host(MgrStore *store, const MgrHost *host,
     mgr_bind_text(&b, host->maintenance_correlation_id);
     mgr_bind_text(&b, host->maintenance_user);
     mgr_bind_int(&b, host->maintenance_next_retry_us);
+    mgr_bind_text(&b, host->power_on_cmd);
+    mgr_bind_text(&b, host->power_off_cmd);
+    mgr_bind_text(&b, host->power_status_cmd);
+    mgr_bind_text(&b, host->power_action);
+    mgr_bind_int(&b, host->power_action_us);
     return mgr_binder_check(store, &b, error) &&
            mgr_store_step_write(store, stmt, clashes, G_N_ELEMENTS(clashes),
                                 fk_message, error);

@@ -16,7 +16,7 @@
 
 G_BEGIN_DECLS
 
-#define MGR_STORE_SCHEMA_VERSION 2
+#define MGR_STORE_SCHEMA_VERSION 3
 
 typedef struct _MgrStore MgrStore;
 

@@ -141,6 +141,8 @@ class Agent:
         self.config_path = os.path.join(self.dir, "agent.conf")
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
+        # shared with scripts/agent-power.sh, which may stop and start it
+        self.pid_path = os.path.join(self.dir, "agent.pid")
         self.proc = None
 
     # -- process --
@@ -150,6 +152,8 @@ class Agent:
             [AGENT_BIN, "--config", self.config_path, "--verbose"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
+        with open(self.pid_path, "w") as f:
+            f.write("%d\n" % self.proc.pid)
 
         def up():
             if self.proc.poll() is not None:
@@ -171,10 +175,28 @@ class Agent:
         wait_until(up, timeout, what="agent %s to serve" % self.name)
         return self
 
+    def running_pid(self):
+        """The pid of this host's agent, started here or by
+        scripts/agent-power.sh (agent.pid), or None when none runs."""
+        try:
+            with open(self.pid_path) as f:
+                pid = int(f.read().strip())
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                args = f.read().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        # a zombie has no command line; a reused pid another one
+        return pid if self.config_path.encode() in args else None
+
     def kill(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=30)
+        pid = self.running_pid()
+        if pid is not None:
+            os.kill(pid, sig)
+            wait_until(lambda: self.running_pid() is None, 30,
+                       what="agent %s (pid %d) to end" % (self.name, pid))
 
     def restart(self):
         self.kill()

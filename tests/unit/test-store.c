@@ -396,8 +396,8 @@ static void check_new_store(MgrStore *store)
     MgrCluster *cluster;
 
     g_assert_no_error(error);
-    g_assert_cmpint(mgr_store_schema_version(store), ==, 2);
-    g_assert_cmpint(MGR_STORE_SCHEMA_VERSION, ==, 2);
+    g_assert_cmpint(mgr_store_schema_version(store), ==, 3);
+    g_assert_cmpint(MGR_STORE_SCHEMA_VERSION, ==, 3);
     g_assert_cmpuint(clusters->len, ==, 1);
     cluster = g_ptr_array_index(clusters, 0);
     g_assert_true(g_uuid_string_is_valid(cluster->id));
@@ -457,7 +457,7 @@ static void test_new_store_file(void)
     mode = raw_query(ts.path, "PRAGMA journal_mode");
     g_assert_cmpstr(mode, ==, "wal");
     fks = raw_query(ts.path, "PRAGMA user_version");
-    g_assert_cmpstr(fks, ==, "2");
+    g_assert_cmpstr(fks, ==, "3");
     temp_store_clear(&ts);
 }
 
@@ -511,6 +511,13 @@ static void test_round_trip(void)
     host->maintenance_correlation_id = g_strdup("corr-1");
     host->maintenance_user = g_strdup("alice");
     host->maintenance_next_retry_us = 1700000005000000;
+    host->power_on_cmd = g_strdup("fence_ipmilan --ip={host} -o on");
+    host->power_off_cmd = g_strdup("fence_ipmilan --ip={host} -o off");
+    host->power_status_cmd = g_strdup("fence_ipmilan --ip='{host}' -o status");
+    host->power_action = g_strdup("on");
+    host->power_action_us = 1700000006000000;
+    /* run time only: not stored */
+    host->power_failed_us = 1700000007000000;
 
     /* every optional member NULL */
     bare = mgr_host_new(NULL, "host2", "http://127.0.1.2:7001", cluster->id);
@@ -637,6 +644,12 @@ static void test_round_trip(void)
         g_assert_cmpstr(h->maintenance_correlation_id, ==, "corr-1");
         g_assert_cmpstr(h->maintenance_user, ==, "alice");
         g_assert_cmpint(h->maintenance_next_retry_us, ==, 1700000005000000);
+        g_assert_cmpstr(h->power_on_cmd, ==, host->power_on_cmd);
+        g_assert_cmpstr(h->power_off_cmd, ==, host->power_off_cmd);
+        g_assert_cmpstr(h->power_status_cmd, ==, host->power_status_cmd);
+        g_assert_cmpstr(h->power_action, ==, "on");
+        g_assert_cmpint(h->power_action_us, ==, 1700000006000000);
+        g_assert_cmpint(h->power_failed_us, ==, 0);
         /* what is loaded can be edited (not sealed) */
         json_object_set_int_member(h->facts, "cpus", 8);
         g_assert_cmpint(json_object_get_int_member(h->facts, "cpus"), ==, 8);
@@ -652,6 +665,11 @@ static void test_round_trip(void)
         g_assert_cmpint(h->last_seen_us, ==, 0);
         g_assert_cmpint(h->maintenance_next_retry_us, ==, 0);
         g_assert_cmpint(h->created_us, ==, bare->created_us);
+        g_assert_null(h->power_on_cmd);
+        g_assert_null(h->power_off_cmd);
+        g_assert_null(h->power_status_cmd);
+        g_assert_null(h->power_action);
+        g_assert_cmpint(h->power_action_us, ==, 0);
 
         g_assert_cmpuint(vms->len, ==, 2);
         v = g_ptr_array_index(vms, 0); /* db1 */
@@ -823,6 +841,35 @@ static void test_upsert(void)
     hosts = mgr_store_load_hosts(store, &error);
     g_assert_no_error(error);
     g_assert_null(((MgrHost *)hosts->pdata[0])->facts);
+
+    /* power management added, an action started, then both undone */
+    host->power_on_cmd = g_strdup("power on {name}");
+    host->power_off_cmd = g_strdup("power off {name}");
+    host->power_action = g_strdup("off");
+    host->power_action_us = 42;
+    g_assert_true(mgr_store_save_host(store, host, &error));
+    g_clear_pointer(&hosts, g_ptr_array_unref);
+    hosts = mgr_store_load_hosts(store, &error);
+    g_assert_no_error(error);
+    h = g_ptr_array_index(hosts, 0);
+    g_assert_cmpstr(h->power_on_cmd, ==, "power on {name}");
+    g_assert_cmpstr(h->power_off_cmd, ==, "power off {name}");
+    g_assert_null(h->power_status_cmd);
+    g_assert_cmpstr(h->power_action, ==, "off");
+    g_assert_cmpint(h->power_action_us, ==, 42);
+    g_clear_pointer(&host->power_on_cmd, g_free);
+    g_clear_pointer(&host->power_off_cmd, g_free);
+    g_clear_pointer(&host->power_action, g_free);
+    host->power_action_us = 0;
+    g_assert_true(mgr_store_save_host(store, host, &error));
+    g_clear_pointer(&hosts, g_ptr_array_unref);
+    hosts = mgr_store_load_hosts(store, &error);
+    g_assert_no_error(error);
+    h = g_ptr_array_index(hosts, 0);
+    g_assert_null(h->power_on_cmd);
+    g_assert_null(h->power_off_cmd);
+    g_assert_null(h->power_action);
+    g_assert_cmpint(h->power_action_us, ==, 0);
 
     g_free(vm->spec->name);
     vm->spec->name = g_strdup("web1-renamed");
@@ -1297,13 +1344,13 @@ static void test_newer_schema_refused(void)
     temp_store_init(&ts);
     store = open_store(ts.path);
     g_clear_pointer(&store, mgr_store_close);
-    raw_exec(ts.path, "PRAGMA user_version = 3");
+    raw_exec(ts.path, "PRAGMA user_version = 4");
 
     store = mgr_store_open(ts.path, &error);
     g_assert_null(store);
     g_assert_error(error, DRV_ERROR, DRV_ERROR_INTERNAL);
     g_assert_nonnull(strstr(error->message, ts.path));
-    g_assert_nonnull(strstr(error->message, "schema version 3"));
+    g_assert_nonnull(strstr(error->message, "schema version 4"));
     g_assert_nonnull(strstr(error->message, "newer droverd"));
     temp_store_clear(&ts);
 }
@@ -1338,6 +1385,17 @@ static void test_upgrade_from_version_0(void)
 }
 
 /*
+ * A current store taken back to the schema of version 2 (and 1): hosts
+ * without the power columns of version 3.
+ */
+#define DOWNGRADE_TO_2                                \
+    "ALTER TABLE hosts DROP COLUMN power_on_cmd;"     \
+    "ALTER TABLE hosts DROP COLUMN power_off_cmd;"    \
+    "ALTER TABLE hosts DROP COLUMN power_status_cmd;" \
+    "ALTER TABLE hosts DROP COLUMN power_action;"     \
+    "ALTER TABLE hosts DROP COLUMN power_action_us;"
+
+/*
  * Version 1 stored plain booleans and "legacy" for a cluster that had set
  * nothing; version 2 makes those defer to droverd's settings and keeps
  * what a cluster had chosen.
@@ -1357,11 +1415,12 @@ static void test_upgrade_from_version_1(void)
         g_assert_no_error(error);
         chosen_id = g_strdup(chosen->id);
     }
-    raw_exec(ts.path, "PRAGMA user_version = 1;"
-                      "UPDATE clusters SET migration_policy = 'legacy',"
-                      " auto_converge = 0, compression = 0, post_copy = 0;"
-                      "UPDATE clusters SET migration_policy = 'post_copy',"
-                      " auto_converge = 1 WHERE name = 'chosen';");
+    raw_exec(ts.path, DOWNGRADE_TO_2
+             "PRAGMA user_version = 1;"
+             "UPDATE clusters SET migration_policy = 'legacy',"
+             " auto_converge = 0, compression = 0, post_copy = 0;"
+             "UPDATE clusters SET migration_policy = 'post_copy',"
+             " auto_converge = 1 WHERE name = 'chosen';");
     {
         g_autoptr(MgrStore) store = open_store(ts.path);
         g_autoptr(GError) error = NULL;
@@ -1370,7 +1429,8 @@ static void test_upgrade_from_version_1(void)
         MgrCluster *chosen;
 
         g_assert_no_error(error);
-        g_assert_cmpint(mgr_store_schema_version(store), ==, 2);
+        g_assert_cmpint(mgr_store_schema_version(store), ==,
+                        MGR_STORE_SCHEMA_VERSION);
         def = find_cluster(clusters, "default");
         chosen = find_cluster(clusters, "chosen");
         g_assert_cmpstr(def->migration_policy, ==, "inherit");
@@ -1381,6 +1441,62 @@ static void test_upgrade_from_version_1(void)
         g_assert_cmpstr(chosen->migration_policy, ==, "post_copy");
         g_assert_cmpint(chosen->auto_converge, ==, DRV_TRISTATE_TRUE);
         g_assert_cmpint(chosen->compression, ==, DRV_TRISTATE_INHERIT);
+    }
+    temp_store_clear(&ts);
+}
+
+/*
+ * Version 3 adds host power management: hosts of a version 2 store keep
+ * everything and have none, with no power action under way.
+ */
+static void test_upgrade_from_version_2(void)
+{
+    TempStore ts;
+    g_autofree char *host_id = NULL;
+
+    temp_store_init(&ts);
+    {
+        g_autoptr(MgrStore) store = open_store(ts.path);
+        g_autoptr(MgrCluster) cluster = default_cluster(store);
+        g_autoptr(MgrHost) host =
+            add_host(store, "host1", "http://127.0.1.1:7001", cluster->id);
+
+        host_id = g_strdup(host->id);
+    }
+    raw_exec(ts.path, DOWNGRADE_TO_2 "PRAGMA user_version = 2;"
+                                     "UPDATE hosts SET status = 'maintenance',"
+                                     " last_seen_us = 123;");
+    {
+        g_autoptr(MgrStore) store = open_store(ts.path);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) hosts = mgr_store_load_hosts(store, &error);
+        MgrHost *h;
+
+        g_assert_no_error(error);
+        g_assert_cmpint(mgr_store_schema_version(store), ==, 3);
+        g_assert_cmpuint(hosts->len, ==, 1);
+        h = g_ptr_array_index(hosts, 0);
+        g_assert_cmpstr(h->id, ==, host_id);
+        g_assert_cmpstr(h->name, ==, "host1");
+        g_assert_cmpint(h->status, ==, MGR_HOST_MAINTENANCE);
+        g_assert_cmpint(h->last_seen_us, ==, 123);
+        g_assert_null(h->power_on_cmd);
+        g_assert_null(h->power_off_cmd);
+        g_assert_null(h->power_status_cmd);
+        g_assert_null(h->power_action);
+        g_assert_cmpint(h->power_action_us, ==, 0);
+
+        /* and the new columns take what is saved */
+        h->power_on_cmd = g_strdup("on {name}");
+        h->power_off_cmd = g_strdup("off {name}");
+        g_assert_true(mgr_store_save_host(store, h, &error));
+        g_assert_no_error(error);
+    }
+    {
+        g_autofree char *cmd =
+            raw_query(ts.path, "SELECT power_off_cmd FROM hosts");
+
+        g_assert_cmpstr(cmd, ==, "off {name}");
     }
     temp_store_clear(&ts);
 }
@@ -1470,6 +1586,8 @@ int main(int argc, char **argv)
                     test_upgrade_from_version_0);
     g_test_add_func("/store/schema/upgrade-from-1",
                     test_upgrade_from_version_1);
+    g_test_add_func("/store/schema/upgrade-from-2",
+                    test_upgrade_from_version_2);
     g_test_add_func("/store/schema/not-a-database", test_not_a_database);
     g_test_add_func("/store/corrupt-rows", test_corrupt_rows);
     return g_test_run();
