@@ -1,5 +1,6 @@
 #include "cli/args.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -85,7 +86,8 @@ JsonObject *cli_parse_nic(const char *text, GError **error)
 typedef enum {
     CLI_SETTING_STRING,
     CLI_SETTING_INT,
-    CLI_SETTING_BOOL, /* or "inherit" */
+    CLI_SETTING_BOOL,   /* or "inherit" */
+    CLI_SETTING_NUMBER, /* or "default" (null) */
 } CliSettingType;
 
 static const struct {
@@ -101,6 +103,8 @@ static const struct {
     {"migration.auto_converge", CLI_SETTING_BOOL},
     {"migration.compression", CLI_SETTING_BOOL},
     {"migration.post_copy", CLI_SETTING_BOOL},
+    {"scheduling_policy", CLI_SETTING_STRING},
+    /* "scheduling.*": the policy's parameters, checked by droverd */
 };
 
 const char *cli_cluster_setting_keys(void)
@@ -108,7 +112,7 @@ const char *cli_cluster_setting_keys(void)
     return "cpu_baseline, max_outgoing_migrations, max_incoming_migrations, "
            "max_cpu_percent, migration.policy, migration.bandwidth_mbps, "
            "migration.auto_converge, migration.compression, "
-           "migration.post_copy";
+           "migration.post_copy, scheduling_policy, scheduling.PARAMETER";
 }
 
 static gboolean cli_parse_bool(const char *text, gboolean *out)
@@ -129,29 +133,46 @@ static gboolean cli_parse_bool(const char *text, gboolean *out)
     return FALSE;
 }
 
-/* The member to set: @body itself, or its "migration" object. */
+/* @obj's object member @name, created when absent. */
+static JsonObject *cli_child(JsonObject *obj, const char *name)
+{
+    JsonObject *child = drv_json_object_or_null(obj, name);
+
+    if (child == NULL) {
+        child = json_object_new();
+        json_object_set_object_member(obj, name, child);
+    }
+    return child;
+}
+
+/*
+ * The member to set: @body itself, its "migration" object, or its
+ * "scheduling_policy" object ("name") and that object's "parameters".
+ */
 static JsonObject *cli_setting_target(JsonObject *body, const char *key,
                                       const char **member)
 {
-    JsonObject *migration;
-
-    if (!g_str_has_prefix(key, "migration.")) {
-        *member = key;
-        return body;
+    if (g_str_has_prefix(key, "migration.")) {
+        *member = key + strlen("migration.");
+        return cli_child(body, "migration");
     }
-    *member = key + strlen("migration.");
-    migration = drv_json_object_or_null(body, "migration");
-    if (migration == NULL) {
-        migration = json_object_new();
-        json_object_set_object_member(body, "migration", migration);
+    if (g_str_equal(key, "scheduling_policy")) {
+        *member = "name";
+        return cli_child(body, "scheduling_policy");
     }
-    return migration;
+    if (g_str_has_prefix(key, "scheduling.")) {
+        *member = key + strlen("scheduling.");
+        return cli_child(cli_child(body, "scheduling_policy"), "parameters");
+    }
+    *member = key;
+    return body;
 }
 
 JsonObject *cli_parse_cluster_settings(const char *const *pairs, GError **error)
 {
     g_autoptr(JsonObject) body = json_object_new();
-    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) seen =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
     if (pairs == NULL || pairs[0] == NULL) {
         cli_usage_error(error, "nothing to set: give KEY=VALUE (keys: %s)",
@@ -165,6 +186,7 @@ JsonObject *cli_parse_cluster_settings(const char *const *pairs, GError **error)
         const char *member;
         JsonObject *target;
         int found = -1;
+        CliSettingType type;
 
         if (eq == NULL || eq == pairs[i]) {
             cli_usage_error(error, "expected KEY=VALUE, not '%s'", pairs[i]);
@@ -177,18 +199,22 @@ JsonObject *cli_parse_cluster_settings(const char *const *pairs, GError **error)
                 found = (int)k;
             }
         }
-        if (found < 0) {
+        if (found >= 0) {
+            type = cli_settings[found].type;
+        } else if (g_str_has_prefix(key, "scheduling.") &&
+                   key[strlen("scheduling.")] != '\0') {
+            type = CLI_SETTING_NUMBER;
+        } else {
             cli_usage_error(error, "unknown cluster setting '%s' (keys: %s)",
                             key, cli_cluster_setting_keys());
             return NULL;
         }
-        if (g_hash_table_contains(seen, cli_settings[found].key)) {
+        if (!g_hash_table_add(seen, g_strdup(key))) {
             cli_usage_error(error, "'%s' is given twice", key);
             return NULL;
         }
-        g_hash_table_add(seen, (gpointer)cli_settings[found].key);
-        target = cli_setting_target(body, cli_settings[found].key, &member);
-        switch (cli_settings[found].type) {
+        target = cli_setting_target(body, key, &member);
+        switch (type) {
         case CLI_SETTING_STRING:
             if (*value == '\0') {
                 cli_usage_error(error, "'%s' needs a value", key);
@@ -223,6 +249,29 @@ JsonObject *cli_parse_cluster_settings(const char *const *pairs, GError **error)
                 return NULL;
             }
             json_object_set_boolean_member(target, member, flag);
+            break;
+        }
+        case CLI_SETTING_NUMBER: {
+            char *end = NULL;
+            double number;
+
+            if (g_ascii_strcasecmp(value, "default") == 0) {
+                json_object_set_null_member(target, member);
+                break;
+            }
+            number = g_ascii_strtod(value, &end);
+            if (*value == '\0' || end == NULL || *end != '\0' ||
+                !isfinite(number)) {
+                cli_usage_error(error,
+                                "'%s' must be a number or default, not '%s'",
+                                key, value);
+                return NULL;
+            }
+            if (number == floor(number) && fabs(number) < 1e15) {
+                json_object_set_int_member(target, member, (gint64)number);
+            } else {
+                json_object_set_double_member(target, member, number);
+            }
             break;
         }
         }

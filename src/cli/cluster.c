@@ -77,6 +77,9 @@ static gboolean cluster_list(CliContext *ctx, char **argv, GError **error)
 static void cluster_print(JsonObject *cluster)
 {
     JsonObject *mig = drv_json_object_or_null(cluster, "migration");
+    JsonObject *sched = drv_json_object_or_null(cluster, "scheduling_policy");
+    JsonObject *params = NULL;
+    g_autoptr(GList) members = NULL;
     gint64 bandwidth = drv_json_int_or(mig, "bandwidth_mbps", 0);
     g_autoptr(CliKv) kv = cli_kv_new();
     g_autofree char *text = NULL;
@@ -102,9 +105,19 @@ static void cluster_print(JsonObject *cluster)
     cli_kv_addf(kv, "max cpu", "%" G_GINT64_FORMAT "%%",
                 drv_json_int_or(cluster, "max_cpu_percent", 0));
     cli_kv_add(kv, "scheduling policy",
-               drv_json_string_or(
-                   drv_json_object_or_null(cluster, "scheduling_policy"),
-                   "name", NULL));
+               drv_json_string_or(sched, "name", NULL));
+    params = drv_json_object_or_null(sched, "parameters");
+    members = params ? json_object_get_members(params) : NULL;
+    for (GList *l = members; l != NULL; l = l->next) {
+        g_autofree char *key = g_strdup_printf("  %s", (char *)l->data);
+        JsonNode *node = json_object_get_member(params, l->data);
+
+        if (JSON_NODE_HOLDS_NULL(node)) {
+            cli_kv_add(kv, key, "not set");
+        } else {
+            cli_kv_addf(kv, key, "%g", json_node_get_double(node));
+        }
+    }
     cli_kv_addf(kv, "hosts", "%" G_GINT64_FORMAT,
                 drv_json_int_or(cluster, "host_count", 0));
     cli_kv_addf(kv, "VMs", "%" G_GINT64_FORMAT,
@@ -206,6 +219,50 @@ static gboolean cluster_set(CliContext *ctx, char **argv, GError **error)
     return TRUE;
 }
 
+/* GET /api/scheduling_policies, one block per policy. */
+static gboolean cluster_policies(CliContext *ctx, char **argv, GError **error)
+{
+    g_auto(GStrv) rest =
+        cli_parse("cluster policies", "", NULL, &ctx->json, argv, 0, 0, error);
+    g_autoptr(JsonObject) answer = NULL;
+    g_autoptr(GPtrArray) policies = NULL;
+
+    if (rest == NULL) {
+        return FALSE;
+    }
+    answer = cli_client_get(ctx->client, "/api/scheduling_policies", error);
+    if (answer == NULL) {
+        return FALSE;
+    }
+    if (ctx->json) {
+        cli_print_object(answer);
+        return TRUE;
+    }
+    policies = cli_objects(answer, "policies");
+    for (guint i = 0; i < policies->len; i++) {
+        JsonObject *policy = g_ptr_array_index(policies, i);
+        g_autoptr(GPtrArray) params = cli_objects(policy, "parameters");
+
+        printf("%s%s: %s\n", i ? "\n" : "",
+               drv_json_string_or(policy, "name", "?"),
+               drv_json_string_or(policy, "description", ""));
+        for (guint j = 0; j < params->len; j++) {
+            JsonObject *p = g_ptr_array_index(params, j);
+            JsonNode *def = json_object_get_member(p, "default");
+            g_autofree char *shown =
+                def == NULL || JSON_NODE_HOLDS_NULL(def)
+                    ? g_strdup("not set")
+                    : g_strdup_printf("%g", json_node_get_double(def));
+
+            printf("  %s (%s, default %s): %s\n",
+                   drv_json_string_or(p, "name", "?"),
+                   drv_json_string_or(p, "unit", ""), shown,
+                   drv_json_string_or(p, "description", ""));
+        }
+    }
+    return TRUE;
+}
+
 const CliCommand cli_cluster_commands[] = {
     {"list", cluster_list, NULL, "List the clusters"},
     {"show", cluster_show, "[CLUSTER]",
@@ -214,6 +271,9 @@ const CliCommand cli_cluster_commands[] = {
      "Change a cluster's settings: cpu_baseline, max_outgoing_migrations, "
      "max_incoming_migrations, max_cpu_percent, migration.policy, "
      "migration.bandwidth_mbps, migration.auto_converge, "
-     "migration.compression, migration.post_copy"},
+     "migration.compression, migration.post_copy, scheduling_policy, "
+     "scheduling.PARAMETER (a number, or default)"},
+    {"policies", cluster_policies, NULL,
+     "List the scheduling policies and their parameters"},
     {NULL},
 };

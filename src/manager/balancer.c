@@ -322,6 +322,10 @@ typedef struct {
     GHashTable *skip;  /* MgrBalancerHost * left out (busy at start) */
     GHashTable *done;  /* MgrBalancerHost * that cannot shed more */
     GString *stuck;
+    GString *stuck_key;
+    gsize stuck_tail;
+    GPtrArray *order[3];     /* usable hosts by BalPreference, or NULL */
+    gboolean order_stale[3]; /* a move changed the loads since */
 } BalPlan;
 
 typedef enum {
@@ -462,7 +466,6 @@ static gboolean bal_guard_ok(BalPlan *plan, const BalGuard *guard,
                              const MgrBalancerVm *v, double cpu_after)
 {
     const MgrBalancerParams *p = plan->p;
-    double src_after = src->load->cpu_percent - v->cpu_percent;
     gint64 need = v->memory_mib + plan->in->memory_overhead_mib;
 
     if (guard->no_spare && dst->load->vm_count == 0) {
@@ -475,12 +478,8 @@ static gboolean bal_guard_ok(BalPlan *plan, const BalGuard *guard,
                (gint64)src->load->vm_count - 1;
     case MGR_BALANCER_EVENLY_DISTRIBUTED:
     case MGR_BALANCER_POWER_SAVING:
+        /* the destination stays under: it cannot be the next to shed */
         if (cpu_after >= p->high_utilization) {
-            return FALSE;
-        }
-        /* spreading must not make the destination the next hot spot */
-        if (guard->preference == BAL_SPREAD && cpu_after > src_after &&
-            src->load->cpu_percent >= p->high_utilization) {
             return FALSE;
         }
         if (p->max_free_memory_for_over_utilized >= 0 &&
@@ -499,28 +498,55 @@ static gboolean bal_guard_ok(BalPlan *plan, const BalGuard *guard,
     return FALSE;
 }
 
-/* Better destination for @pref: a before b? */
-static gboolean bal_prefer(BalPreference pref, const MgrVerdict *a,
-                           const MgrVerdict *b)
+static gint bal_compare_hosts(gconstpointer pa, gconstpointer pb,
+                              gpointer user_data)
 {
-    if (b == NULL) {
-        return TRUE;
-    }
+    const MgrHostLoad *a = (*(MgrBalancerHost *const *)pa)->load;
+    const MgrHostLoad *b = (*(MgrBalancerHost *const *)pb)->load;
+    BalPreference pref = GPOINTER_TO_INT(user_data);
+    int by_cpu = a->cpu_percent < b->cpu_percent   ? -1
+                 : a->cpu_percent > b->cpu_percent ? 1
+                                                   : 0;
+    int by_count = a->vm_count < b->vm_count   ? -1
+                   : a->vm_count > b->vm_count ? 1
+                                               : 0;
+
     switch (pref) {
     case BAL_FEWEST_VMS:
-        if (a->vm_count != b->vm_count) {
-            return a->vm_count < b->vm_count;
-        }
-        return a->cpu_after_percent < b->cpu_after_percent;
+        return by_count ? by_count : by_cpu;
     case BAL_CONSOLIDATE:
-        return a->cpu_after_percent > b->cpu_after_percent;
+        return -by_cpu ? -by_cpu : by_count;
     case BAL_SPREAD:
         break;
     }
-    if (fabs(a->cpu_after_percent - b->cpu_after_percent) > 1e-9) {
-        return a->cpu_after_percent < b->cpu_after_percent;
+    return by_cpu ? by_cpu : by_count;
+}
+
+/*
+ * The usable hosts, best destination first for @pref: sorted once and
+ * again only after a move, so that a search is a walk to the first host
+ * that takes the VM rather than an assessment of every host.
+ */
+static GPtrArray *bal_order(BalPlan *plan, BalPreference pref)
+{
+    GPtrArray *order = plan->order[pref];
+
+    if (order != NULL && !plan->order_stale[pref]) {
+        return order;
     }
-    return a->vm_count < b->vm_count;
+    if (order == NULL) {
+        order = plan->order[pref] = g_ptr_array_new();
+        for (guint i = 0; i < plan->in->hosts->len; i++) {
+            MgrBalancerHost *h = g_ptr_array_index(plan->in->hosts, i);
+
+            if (bal_host_usable(plan, h)) {
+                g_ptr_array_add(order, h);
+            }
+        }
+    }
+    g_ptr_array_sort_with_data(order, bal_compare_hosts, GINT_TO_POINTER(pref));
+    plan->order_stale[pref] = FALSE;
+    return order;
 }
 
 /* Where @v could go from @src, or NULL; *@cpu_after for the sentence. */
@@ -532,11 +558,7 @@ static MgrBalancerHost *bal_destination(BalPlan *plan, const BalGuard *guard,
     MgrBalancerInput *in = plan->in;
     MgrCluster roomy = *in->cluster;
     MgrScheduleRequest req = {0};
-    g_autoptr(GPtrArray) loads = g_ptr_array_new();
-    g_autoptr(GPtrArray) hosts = g_ptr_array_new();
-    g_autoptr(GPtrArray) verdicts = NULL;
-    MgrVerdict *chosen = NULL;
-    MgrBalancerHost *dest = NULL;
+    GPtrArray *order = bal_order(plan, guard->preference);
 
     if (guard->ignore_slots) {
         roomy.max_incoming_migrations = G_MAXUINT;
@@ -548,33 +570,17 @@ static MgrBalancerHost *bal_destination(BalPlan *plan, const BalGuard *guard,
     req.vm_cpu_percent = v->cpu_percent;
     req.source_cpus = src->load->cpus;
     req.memory_overhead_mib = in->memory_overhead_mib;
-    for (guint i = 0; i < in->hosts->len; i++) {
-        MgrBalancerHost *h = g_ptr_array_index(in->hosts, i);
+    for (guint i = 0; i < order->len; i++) {
+        MgrBalancerHost *h = g_ptr_array_index(order, i);
+        double after =
+            h->load->cpu_percent + bal_share_on(src, h, v->cpu_percent);
 
-        if (h != src && bal_host_usable(plan, h)) {
-            g_ptr_array_add(loads, h->load);
-            g_ptr_array_add(hosts, h);
+        if (h != src && bal_guard_ok(plan, guard, src, h, v, after) &&
+            mgr_scheduler_allows(&req, h->load, cpu_after)) {
+            return h;
         }
     }
-    if (loads->len == 0) {
-        return NULL;
-    }
-    verdicts = mgr_scheduler_assess(&req, loads);
-    for (guint i = 0; i < verdicts->len; i++) {
-        MgrVerdict *verdict = g_ptr_array_index(verdicts, i);
-        MgrBalancerHost *h = g_ptr_array_index(hosts, i);
-
-        if (verdict->allowed &&
-            bal_guard_ok(plan, guard, src, h, v, verdict->cpu_after_percent) &&
-            bal_prefer(guard->preference, verdict, chosen)) {
-            chosen = verdict;
-            dest = h;
-        }
-    }
-    if (chosen != NULL) {
-        *cpu_after = chosen->cpu_after_percent;
-    }
-    return dest;
+    return NULL;
 }
 
 /* Record the move in the loads, so that the rest of the plan sees it. */
@@ -592,6 +598,9 @@ static void bal_apply(BalPlan *plan, MgrBalancerHost *src, MgrBalancerHost *dst,
     src->load->outgoing++;
     dst->load->incoming++;
     g_hash_table_add(plan->moved, v);
+    for (guint i = 0; i < G_N_ELEMENTS(plan->order_stale); i++) {
+        plan->order_stale[i] = TRUE;
+    }
 }
 
 static void bal_migrate(BalPlan *plan, MgrBalancerHost *src,
@@ -692,6 +701,11 @@ static void bal_order_for_cpu(GPtrArray *vms, double excess)
     g_ptr_array_extend(vms, partial, NULL, NULL);
 }
 
+static gint bal_compare_strings(gconstpointer a, gconstpointer b)
+{
+    return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void bal_note_stuck(BalPlan *plan, MgrBalancerHost *h, const char *why,
                            GPtrArray *unmovable)
 {
@@ -699,6 +713,10 @@ static void bal_note_stuck(BalPlan *plan, MgrBalancerHost *h, const char *why,
         return;
     }
     g_string_append_printf(plan->stuck, "%s, but ", why);
+    /* what stays the same while the figures move: the host and the cause */
+    g_string_assign(plan->stuck_key, h->load->host->id);
+    g_string_append_c(plan->stuck_key, ':');
+    plan->stuck_tail = plan->stuck->len;
     if (h->vms == NULL || bal_staying(plan, h) == 0) {
         g_string_append(plan->stuck, "it has no VMs to move");
     } else if (unmovable->len == 0) {
@@ -706,6 +724,8 @@ static void bal_note_stuck(BalPlan *plan, MgrBalancerHost *h, const char *why,
                         "no other host can take any of its VMs without "
                         "going over the policy's limits");
     } else {
+        /* in a stable order: the sentence is also the situation's key */
+        g_ptr_array_sort(unmovable, bal_compare_strings);
         g_string_append(plan->stuck, "none of its VMs can move: ");
         for (guint i = 0; i < unmovable->len && i < 3; i++) {
             g_string_append_printf(plan->stuck, "%s%s", i ? "; " : "",
@@ -716,6 +736,7 @@ static void bal_note_stuck(BalPlan *plan, MgrBalancerHost *h, const char *why,
                                    unmovable->len - 3);
         }
     }
+    g_string_append(plan->stuck_key, plan->stuck->str + plan->stuck_tail);
 }
 
 typedef enum {
@@ -969,6 +990,9 @@ static gboolean bal_can_empty(BalPlan *plan, MgrBalancerHost *h)
     for (guint i = 0; i < tried->len; i++) {
         g_hash_table_remove(plan->moved, g_ptr_array_index(tried, i));
     }
+    for (guint i = 0; i < G_N_ELEMENTS(plan->order_stale); i++) {
+        plan->order_stale[i] = TRUE;
+    }
     return ok;
 }
 
@@ -1106,7 +1130,8 @@ static void bal_power_saving(BalPlan *plan)
     }
 }
 
-GPtrArray *mgr_balancer_plan(MgrBalancerInput *in, char **stuck)
+GPtrArray *mgr_balancer_plan(MgrBalancerInput *in, char **stuck,
+                             char **stuck_key)
 {
     BalPlan plan = {
         .in = in,
@@ -1117,6 +1142,7 @@ GPtrArray *mgr_balancer_plan(MgrBalancerInput *in, char **stuck)
         .skip = g_hash_table_new(NULL, NULL),
         .done = g_hash_table_new(NULL, NULL),
         .stuck = g_string_new(NULL),
+        .stuck_key = g_string_new(NULL),
     };
 
     for (guint i = 0; i < in->hosts->len; i++) {
@@ -1143,9 +1169,16 @@ GPtrArray *mgr_balancer_plan(MgrBalancerInput *in, char **stuck)
     if (stuck != NULL) {
         *stuck = plan.stuck->len ? g_strdup(plan.stuck->str) : NULL;
     }
+    if (stuck_key != NULL) {
+        *stuck_key = plan.stuck->len ? g_strdup(plan.stuck_key->str) : NULL;
+    }
+    g_string_free(plan.stuck_key, TRUE);
     g_hash_table_unref(plan.moved);
     g_hash_table_unref(plan.skip);
     g_hash_table_unref(plan.done);
     g_string_free(plan.stuck, TRUE);
+    for (guint i = 0; i < G_N_ELEMENTS(plan.order); i++) {
+        g_clear_pointer(&plan.order[i], g_ptr_array_unref);
+    }
     return plan.actions;
 }

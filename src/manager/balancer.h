@@ -122,8 +122,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MgrBalancerAction, mgr_balancer_action_free)
  * Hosts with a migration in or out (load->incoming, load->outgoing) are
  * left out.  Updates the loads of @in as it plans.  *@stuck, when not
  * NULL, gets the sentence for a host that needs relief nobody can give
- * (or NULL), for the caller to report once.
+ * (or NULL), for the caller to report once; *@stuck_key what identifies
+ * that situation while its figures change (the host and the cause).
  */
-GPtrArray *mgr_balancer_plan(MgrBalancerInput *in, char **stuck);
+GPtrArray *mgr_balancer_plan(MgrBalancerInput *in, char **stuck,
+                             char **stuck_key);
 
 G_END_DECLS

@@ -56,18 +56,16 @@ static MgrHost *mgr_estimate_pick(Mgr *mgr, MgrVm *vm, GError **error)
     MgrScheduleRequest req;
     g_autoptr(GPtrArray) loads = mgr_host_loads(mgr, vm->cluster_id);
     g_autoptr(GPtrArray) verdicts = NULL;
-    MgrVerdict *best;
+    MgrHost *best;
 
     mgr_schedule_request_init(mgr, &req, MGR_SCHEDULE_MIGRATE, vm);
-    verdicts = mgr_scheduler_assess(&req, loads);
-    best = mgr_scheduler_best(verdicts);
+    best = mgr_schedule_place(&req, loads, NULL, &verdicts);
     if (best == NULL) {
         g_autofree char *why = mgr_scheduler_explain(&req, verdicts);
 
         g_set_error(error, DRV_ERROR, DRV_ERROR_REFUSED, "%s", why);
-        return NULL;
     }
-    return g_hash_table_lookup(mgr->hosts, best->host_id);
+    return best;
 }
 
 static void mgr_estimate_warn(JsonArray *warnings, const char *format, ...)

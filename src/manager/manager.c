@@ -8,7 +8,6 @@
 #define MGR_EVENTS_MAX_SUBSCRIBERS 64
 #define MGR_EVENTS_MAX_BACKLOG (4 * 1024 * 1024)
 #define MGR_MAINTENANCE_TICK_S 5
-#define MGR_DEFAULT_OVERHEAD_MIB 64
 #define MGR_HOUSEKEEPING_S 60
 
 Mgr *mgr_new(MgrConfig *config, GError **error)
@@ -55,6 +54,7 @@ void mgr_free(Mgr *mgr)
         soup_server_disconnect(mgr->server);
         g_object_unref(mgr->server);
     }
+    mgr_balancing_free(mgr->balancing);
     mgr_queue_free(mgr->queue);
     mgr_monitor_free(mgr->monitor);
     drv_http_router_free(mgr->router);
@@ -166,6 +166,7 @@ gboolean mgr_start(Mgr *mgr, GError **error)
         mgr_monitor_add_host(mgr->monitor, value);
     }
     mgr_queue_resume(mgr->queue);
+    mgr->balancing = mgr_balancing_new(mgr);
     mgr->maintenance_timer = g_timeout_add_seconds(MGR_MAINTENANCE_TICK_S,
                                                    mgr_maintenance_tick, mgr);
     mgr->housekeeping_timer =
@@ -483,61 +484,104 @@ void mgr_set_vm_status(Mgr *mgr, MgrVm *vm, MgrVmStatus status,
 
 /* ---- scheduling ---- */
 
-/* Migrations heading to @host that its last facts do not count yet. */
-static void mgr_add_incoming(Mgr *mgr, MgrHost *host, MgrHostLoad *load,
-                             guint overhead)
-{
-    GHashTableIter iter;
-    gpointer value;
-
-    g_hash_table_iter_init(&iter, mgr->migrations);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        MgrMigration *mig = value;
-        MgrVm *vm;
-
-        if (mig->state != MGR_MIGRATION_RUNNING ||
-            g_strcmp0(mig->destination_host_id, host->id) != 0) {
-            continue;
-        }
-        load->incoming++;
-        load->vm_count++;
-        vm = g_hash_table_lookup(mgr->vms, mig->vm_id);
-        if (vm != NULL && mig->started_us >= host->last_seen_us) {
-            load->free_memory_mib -= (gint64)vm->spec->memory_mib + overhead;
-            load->cpu_percent += vm->cpu_percent;
-        }
-    }
-}
-
+/*
+ * One sweep over hosts, VMs and migrations, whatever their number: the
+ * scheduler and the balancer ask for it on every decision.
+ */
 GPtrArray *mgr_host_loads(Mgr *mgr, const char *cluster_id)
 {
     g_autoptr(GPtrArray) hosts = mgr_cluster_hosts(mgr, cluster_id);
+    g_autoptr(GHashTable) by_id = g_hash_table_new(g_str_hash, g_str_equal);
     GPtrArray *loads = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer value;
 
     for (guint i = 0; i < hosts->len; i++) {
         MgrHost *host = g_ptr_array_index(hosts, i);
         MgrHostLoad *load = g_new0(MgrHostLoad, 1);
         JsonObject *cpu = drv_json_object_or_null(host->facts, "cpu");
         JsonObject *mem = drv_json_object_or_null(host->facts, "memory");
-        guint overhead = (guint)drv_json_int_or(mem, "vm_overhead_mib",
-                                                MGR_DEFAULT_OVERHEAD_MIB);
-        g_autoptr(GPtrArray) vms = mgr_host_vms(mgr, host->id);
 
         load->host = host;
         load->cpu_percent =
             MAX(0.0, drv_json_double_or(cpu, "utilization_percent", 0));
         load->cpus = (guint)MAX(1, drv_json_int_or(cpu, "cpus", 1));
         load->free_memory_mib = drv_json_int_or(mem, "free_for_vms_mib", 0);
-        for (guint j = 0; j < vms->len; j++) {
-            MgrVm *vm = g_ptr_array_index(vms, j);
-
-            load->vm_count += vm->status != MGR_VM_DOWN;
-        }
-        load->outgoing = mgr_queue_running_from(mgr, host->id);
-        mgr_add_incoming(mgr, host, load, overhead);
         g_ptr_array_add(loads, load);
+        g_hash_table_insert(by_id, host->id, load);
+    }
+    g_hash_table_iter_init(&iter, mgr->vms);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        MgrVm *vm = value;
+        MgrHostLoad *load =
+            vm->host_id ? g_hash_table_lookup(by_id, vm->host_id) : NULL;
+
+        if (load != NULL && vm->status != MGR_VM_DOWN) {
+            load->vm_count++;
+        }
+    }
+    g_hash_table_iter_init(&iter, mgr->migrations);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        MgrMigration *mig = value;
+        MgrHostLoad *from;
+        MgrHostLoad *to;
+        MgrVm *vm;
+
+        if (mig->state != MGR_MIGRATION_RUNNING) {
+            continue;
+        }
+        from = g_hash_table_lookup(by_id, mig->source_host_id);
+        to = mig->destination_host_id
+                 ? g_hash_table_lookup(by_id, mig->destination_host_id)
+                 : NULL;
+        if (from != NULL) {
+            from->outgoing++;
+        }
+        if (to == NULL) {
+            continue;
+        }
+        to->incoming++;
+        to->vm_count++;
+        /* what the destination's last facts do not count yet */
+        vm = g_hash_table_lookup(mgr->vms, mig->vm_id);
+        if (vm != NULL && mig->started_us >= to->host->last_seen_us) {
+            JsonObject *mem =
+                drv_json_object_or_null(to->host->facts, "memory");
+
+            to->free_memory_mib -= (gint64)vm->spec->memory_mib +
+                                   drv_json_int_or(mem, "vm_overhead_mib",
+                                                   MGR_DEFAULT_OVERHEAD_MIB);
+            to->cpu_percent += vm->cpu_percent;
+        }
     }
     return loads;
+}
+
+MgrHost *mgr_schedule_place(const MgrScheduleRequest *req, GPtrArray *loads,
+                            MgrHost *host, GPtrArray **verdicts)
+{
+    *verdicts = NULL;
+    if (host == NULL) {
+        MgrHostLoad *pick = mgr_scheduler_pick(req, loads);
+
+        if (pick != NULL) {
+            return (MgrHost *)pick->host;
+        }
+    } else {
+        for (guint i = 0; i < loads->len; i++) {
+            MgrHostLoad *load = g_ptr_array_index(loads, i);
+
+            if (load->host == host) {
+                if (mgr_scheduler_allows(req, load, NULL)) {
+                    return host;
+                }
+                break;
+            }
+        }
+    }
+    /* the slow path, only to say why */
+    *verdicts = mgr_scheduler_assess(req, loads);
+    return NULL;
 }
 
 void mgr_schedule_request_init(Mgr *mgr, MgrScheduleRequest *req,

@@ -27,6 +27,8 @@
 G_BEGIN_DECLS
 
 #define MGR_SYSTEM_USER "system"
+/* QEMU's memory beyond the guest's, when an agent does not say */
+#define MGR_DEFAULT_OVERHEAD_MIB 64
 
 typedef struct _MgrMonitor MgrMonitor;
 typedef struct _MgrQueue MgrQueue;
@@ -110,6 +112,14 @@ void mgr_set_vm_status(Mgr *mgr, MgrVm *vm, MgrVmStatus status,
  */
 GPtrArray *mgr_host_loads(Mgr *mgr, const char *cluster_id);
 /* The request for placing or moving @vm. */
+/*
+ * Where a VM goes among @loads: @host when the scheduler allows it, or
+ * (@host NULL) the scheduler's pick — without assessing every host.  NULL
+ * when there is none; *@verdicts then holds every host's verdict, to say
+ * why (mgr_scheduler_explain()).
+ */
+MgrHost *mgr_schedule_place(const MgrScheduleRequest *req, GPtrArray *loads,
+                            MgrHost *host, GPtrArray **verdicts);
 void mgr_schedule_request_init(Mgr *mgr, MgrScheduleRequest *req,
                                MgrScheduleKind kind, const MgrVm *vm);
 

@@ -209,6 +209,9 @@ void mgr_host_free(MgrHost *host)
     g_free(host->power_off_cmd);
     g_free(host->power_status_cmd);
     g_free(host->power_action);
+    if (host->sched_caps_free != NULL) {
+        host->sched_caps_free(host->sched_caps);
+    }
     g_free(host);
 }
 

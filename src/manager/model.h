@@ -81,6 +81,11 @@ typedef struct {
     gint64 power_failed_us; /* the last power action that failed, or 0 */
     gint64 over_since_us;   /* CPU over its cluster's high_utilization */
     gboolean emptying;      /* being emptied by the balancer to power off */
+    /* the scheduler's digest of @facts (scheduler.c), rebuilt when they change
+     */
+    gpointer sched_caps;
+    const JsonObject *sched_caps_of;
+    GDestroyNotify sched_caps_free;
 } MgrHost;
 
 MgrHost *mgr_host_new(const char *id, const char *name, const char *address,

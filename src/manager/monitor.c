@@ -532,6 +532,7 @@ static void mgr_monitor_on_facts(GObject *source, GAsyncResult *result,
     host->last_seen_us = g_get_real_time();
     poll->failing_since_us = 0;
     mgr_monitor_update_status(poll, host);
+    mgr_balancing_observe(poll->mgr, host);
     url = g_strdup_printf("%s/v1/vms", host->address);
     drv_http_call_async(poll->mgr->session, "GET", url, NULL,
                         poll->mgr->config->agent_timeout_ms, poll->cancellable,

@@ -584,6 +584,8 @@ static void mgr_queue_try(Mgr *mgr, MgrMigration *mig)
     g_autoptr(GPtrArray) verdicts = NULL;
     g_autoptr(GError) error = NULL;
     MgrVerdict *pick = NULL;
+    MgrHost *placed;
+    MgrHost *wanted;
     guint limit;
 
     if (vm == NULL || vm->host_id == NULL ||
@@ -627,7 +629,20 @@ static void mgr_queue_try(Mgr *mgr, MgrMigration *mig)
             g_ptr_array_remove_index(loads, i - 1);
         }
     }
-    verdicts = mgr_scheduler_assess(&req, loads);
+    wanted = mig->requested_host_id
+                 ? g_hash_table_lookup(mgr->hosts, mig->requested_host_id)
+                 : NULL;
+    if (mig->requested_host_id != NULL && wanted == NULL) {
+        /* the host asked for is gone: no other will do */
+        placed = NULL;
+        verdicts = mgr_scheduler_assess(&req, loads);
+    } else {
+        placed = mgr_schedule_place(&req, loads, wanted, &verdicts);
+    }
+    if (placed != NULL) {
+        mgr_queue_start(mgr, mig, vm, source, placed);
+        return;
+    }
     for (guint i = 0; i < verdicts->len; i++) {
         MgrVerdict *v = g_ptr_array_index(verdicts, i);
 
@@ -636,11 +651,6 @@ static void mgr_queue_try(Mgr *mgr, MgrMigration *mig)
                 : v->best) {
             pick = v;
         }
-    }
-    if (pick != NULL && pick->allowed) {
-        mgr_queue_start(mgr, mig, vm, source,
-                        g_hash_table_lookup(mgr->hosts, pick->host_id));
-        return;
     }
     if (mgr_queue_would_fit_later(&req, loads, mig->requested_host_id)) {
         return;
@@ -744,7 +754,9 @@ gboolean mgr_queue_check(Mgr *mgr, MgrVm *vm, MgrHost *host, gboolean automatic,
         MgrVerdict *verdict = NULL;
 
         mgr_schedule_request_init(mgr, &req, kind, vm);
-        verdicts = mgr_scheduler_assess(&req, loads);
+        if (mgr_schedule_place(&req, loads, host, &verdicts) != NULL) {
+            return TRUE;
+        }
         for (guint i = 0; i < verdicts->len; i++) {
             MgrVerdict *v = g_ptr_array_index(verdicts, i);
 

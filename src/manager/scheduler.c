@@ -141,6 +141,176 @@ static JsonObject *sched_json_array_find_named(JsonArray *array,
     return NULL;
 }
 
+/* ---- what a host can run, digested ---- */
+
+/*
+ * The CPU models, storage domains and networks a host reports, as sets;
+ * hosts reporting the same share one digest, so that a search over
+ * thousands of alike hosts works out whether the VM can run there once.
+ */
+typedef struct {
+    gint ref;
+    char *key;            /* in sched_caps_all */
+    GHashTable *models;   /* name set; NULL: not reported */
+    GHashTable *storage;  /* usable domain names; NULL: not reported */
+    GHashTable *networks; /* available network names; NULL: not reported */
+} SchedCaps;
+
+/* every digest in use, by content; main context only */
+static GHashTable *sched_caps_all;
+
+static void sched_caps_unref(gpointer data)
+{
+    SchedCaps *caps = data;
+
+    if (caps == NULL || !g_atomic_int_dec_and_test(&caps->ref)) {
+        return;
+    }
+    g_hash_table_remove(sched_caps_all, caps->key);
+    g_free(caps->key);
+    g_clear_pointer(&caps->models, g_hash_table_unref);
+    g_clear_pointer(&caps->storage, g_hash_table_unref);
+    g_clear_pointer(&caps->networks, g_hash_table_unref);
+    g_free(caps);
+}
+
+/* The names of @array's strings, or of its objects passing @usable. */
+static GHashTable *sched_caps_set(JsonArray *array, const char *flag1,
+                                  const char *flag2, const char *flag3)
+{
+    GHashTable *set;
+    guint len;
+
+    if (array == NULL) {
+        return NULL;
+    }
+    set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    len = json_array_get_length(array);
+    for (guint i = 0; i < len; i++) {
+        JsonNode *node = json_array_get_element(array, i);
+        JsonObject *obj;
+
+        if (JSON_NODE_HOLDS_VALUE(node) &&
+            json_node_get_value_type(node) == G_TYPE_STRING) {
+            g_hash_table_add(set, g_strdup(json_node_get_string(node)));
+            continue;
+        }
+        if (!JSON_NODE_HOLDS_OBJECT(node)) {
+            continue;
+        }
+        obj = json_node_get_object(node);
+        if (drv_json_string_or(obj, "name", NULL) != NULL &&
+            (flag1 == NULL || drv_json_bool_or(obj, flag1, FALSE)) &&
+            (flag2 == NULL || drv_json_bool_or(obj, flag2, FALSE)) &&
+            (flag3 == NULL || drv_json_bool_or(obj, flag3, FALSE))) {
+            g_hash_table_add(set,
+                             g_strdup(drv_json_string_or(obj, "name", NULL)));
+        }
+    }
+    return set;
+}
+
+static SchedCaps *sched_caps_build(JsonObject *facts)
+{
+    JsonArray *models = drv_json_array_or_null(
+        drv_json_object_or_null(facts, "qemu"), "cpu_models");
+    JsonArray *storage = drv_json_array_or_null(facts, "storage_domains");
+    JsonArray *networks = drv_json_array_or_null(facts, "networks");
+    g_autoptr(JsonObject) digest = json_object_new();
+    g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
+    g_autofree char *key = NULL;
+    SchedCaps *caps;
+
+    if (models != NULL) {
+        json_object_set_array_member(digest, "m", json_array_ref(models));
+    }
+    if (storage != NULL) {
+        json_object_set_array_member(digest, "s", json_array_ref(storage));
+    }
+    if (networks != NULL) {
+        json_object_set_array_member(digest, "n", json_array_ref(networks));
+    }
+    json_node_set_object(root, digest);
+    key = json_to_string(root, FALSE);
+    if (sched_caps_all == NULL) {
+        sched_caps_all = g_hash_table_new(g_str_hash, g_str_equal);
+    }
+    caps = g_hash_table_lookup(sched_caps_all, key);
+    if (caps != NULL) {
+        g_atomic_int_inc(&caps->ref);
+        return caps;
+    }
+    caps = g_new0(SchedCaps, 1);
+    caps->ref = 1;
+    caps->key = g_steal_pointer(&key);
+    caps->models = sched_caps_set(models, NULL, NULL, NULL);
+    caps->storage = sched_caps_set(storage, "exists", "readable", "writable");
+    caps->networks = sched_caps_set(networks, "available", NULL, NULL);
+    g_hash_table_insert(sched_caps_all, caps->key, caps);
+    return caps;
+}
+
+/*
+ * The digest of @host's facts, or NULL without facts.  Kept on the host
+ * and rebuilt when its facts object is replaced (the monitor installs a
+ * new object at each poll, before it drops the old one).
+ */
+static const SchedCaps *sched_host_caps(const MgrHost *host)
+{
+    MgrHost *cache = (MgrHost *)host; /* a cache of the facts, not a change */
+
+    if (host->facts == NULL) {
+        return NULL;
+    }
+    if (host->sched_caps != NULL && host->sched_caps_of == host->facts) {
+        return host->sched_caps;
+    }
+    if (cache->sched_caps_free != NULL) {
+        cache->sched_caps_free(cache->sched_caps);
+    }
+    cache->sched_caps = sched_caps_build(host->facts);
+    cache->sched_caps_of = host->facts;
+    cache->sched_caps_free = sched_caps_unref;
+    return host->sched_caps;
+}
+
+/* What the CPU model, storage and network filters would say, in short. */
+static gboolean sched_caps_run(const MgrScheduleRequest *req,
+                               const SchedCaps *caps)
+{
+    const DrvVmSpec *spec = req->vm->spec;
+    const char *baseline = req->cluster->cpu_baseline;
+    const char *model = spec != NULL ? spec->cpu_model : NULL;
+
+    if (caps->models == NULL ||
+        (model != NULL && model[0] != '\0' &&
+         !g_hash_table_contains(caps->models, model)) ||
+        (baseline != NULL && baseline[0] != '\0' &&
+         !g_hash_table_contains(caps->models, baseline))) {
+        return FALSE;
+    }
+    for (guint i = 0; spec != NULL && spec->disks && i < spec->disks->len;
+         i++) {
+        const DrvDiskSpec *disk = g_ptr_array_index(spec->disks, i);
+
+        if (disk->storage_domain != NULL &&
+            (caps->storage == NULL ||
+             !g_hash_table_contains(caps->storage, disk->storage_domain))) {
+            return FALSE;
+        }
+    }
+    for (guint i = 0; spec != NULL && spec->nics && i < spec->nics->len; i++) {
+        const DrvNicSpec *nic = g_ptr_array_index(spec->nics, i);
+
+        if (nic->network != NULL &&
+            (caps->networks == NULL ||
+             !g_hash_table_contains(caps->networks, nic->network))) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 /* ---- filters ---- */
 
 /*
@@ -152,7 +322,8 @@ typedef struct {
     const MgrHostLoad *load;
     const MgrHost *host;
     const char *vm_name;
-    GPtrArray *reasons;
+    GPtrArray *reasons; /* NULL: only whether, not why (searching) */
+    gboolean refused;
     double cpu_after;
 } SchedCheck;
 
@@ -161,6 +332,10 @@ static void sched_refuse(SchedCheck *check, const char *fmt, ...)
 {
     va_list ap;
 
+    check->refused = TRUE;
+    if (check->reasons == NULL) {
+        return;
+    }
     va_start(ap, fmt);
     g_ptr_array_add(check->reasons, g_strdup_vprintf(fmt, ap));
     va_end(ap);
@@ -433,6 +608,94 @@ static void sched_filter_slots(SchedCheck *check)
                  check->host->name, check->load->incoming, max, check->vm_name);
 }
 
+static void sched_filter_facts(SchedCheck *check)
+{
+    JsonObject *facts = check->host->facts;
+
+    if (facts == NULL) {
+        /* one reason rather than one per member nobody has seen */
+        sched_refuse(check,
+                     "%s has not reported its facts yet (CPU models, "
+                     "storage, networks), so whether it can run %s is not "
+                     "known",
+                     check->host->name, check->vm_name);
+        return;
+    }
+    sched_filter_cpu_model(check, facts);
+    sched_filter_storage(check, facts);
+    sched_filter_networks(check, facts);
+}
+
+/* The facts filters from the host's digest, once per kind of host. */
+static void sched_filter_caps(SchedCheck *check)
+{
+    const MgrScheduleRequest *req = check->req;
+    const SchedCaps *caps = sched_host_caps(check->host);
+    gpointer known;
+    gboolean ok;
+
+    if (caps == NULL) {
+        check->refused = TRUE;
+        return;
+    }
+    if (req->memo != NULL &&
+        g_hash_table_lookup_extended(req->memo, caps, NULL, &known)) {
+        check->refused |= !GPOINTER_TO_INT(known);
+        return;
+    }
+    ok = sched_caps_run(req, caps);
+    if (req->memo != NULL) {
+        g_hash_table_insert(req->memo, (gpointer)caps, GINT_TO_POINTER(ok));
+    }
+    check->refused |= !ok;
+}
+
+/*
+ * Every filter, in the documented order; without reasons to collect, the
+ * cheap ones first, the facts from the host's digest, and the first
+ * refusal ends it.
+ */
+static void sched_run_filters(SchedCheck *check)
+{
+    if (check->reasons == NULL) {
+        sched_filter_status(check);
+        sched_filter_source(check);
+        sched_filter_pinned(check);
+        sched_filter_memory(check);
+        sched_filter_cpu(check);
+        sched_filter_slots(check);
+        if (!check->refused) {
+            sched_filter_caps(check);
+        }
+        return;
+    }
+    sched_filter_status(check);
+    sched_filter_source(check);
+    sched_filter_pinned(check);
+    sched_filter_facts(check);
+    sched_filter_memory(check);
+    sched_filter_cpu(check);
+    sched_filter_slots(check);
+}
+
+gboolean mgr_scheduler_allows(const MgrScheduleRequest *req,
+                              const MgrHostLoad *load, double *cpu_after)
+{
+    SchedCheck check = {
+        .req = req,
+        .load = load,
+        .host = load->host,
+        .vm_name = sched_vm_name(req->vm),
+        .cpu_after = sched_cpu_after(req, load),
+    };
+
+    sched_run_filters(&check);
+    if (cpu_after != NULL) {
+        *cpu_after = check.cpu_after;
+    }
+    return !check.refused;
+}
+
 static MgrVerdict *sched_assess_host(const MgrScheduleRequest *req,
                                      const MgrHostLoad *load)
 {
@@ -445,27 +708,8 @@ static MgrVerdict *sched_assess_host(const MgrScheduleRequest *req,
         .reasons = g_ptr_array_new_with_free_func(g_free),
         .cpu_after = sched_cpu_after(req, load),
     };
-    JsonObject *facts = load->host->facts;
 
-    sched_filter_status(&check);
-    sched_filter_source(&check);
-    sched_filter_pinned(&check);
-    if (facts == NULL) {
-        /* one reason rather than one per member nobody has seen */
-        sched_refuse(&check,
-                     "%s has not reported its facts yet (CPU models, "
-                     "storage, networks), so whether it can run %s is not "
-                     "known",
-                     load->host->name, check.vm_name);
-    } else {
-        sched_filter_cpu_model(&check, facts);
-        sched_filter_storage(&check, facts);
-        sched_filter_networks(&check, facts);
-    }
-    sched_filter_memory(&check);
-    sched_filter_cpu(&check);
-    sched_filter_slots(&check);
-
+    sched_run_filters(&check);
     verdict->host_id = g_strdup(load->host->id);
     verdict->host_name = g_strdup(load->host->name);
     verdict->reasons = check.reasons;
@@ -485,8 +729,25 @@ static gint64 sched_floor_div(gint64 value, gint64 band)
     return (value % band != 0 && value < 0) ? q - 1 : q;
 }
 
+/* What the weights look at. */
+typedef struct {
+    double cpu_after_percent;
+    gint64 free_memory_mib;
+    guint vm_count;
+    const char *host_name;
+    const char *host_id;
+} SchedRank;
+
+static SchedRank sched_rank_of_verdict(const MgrVerdict *v)
+{
+    SchedRank rank = {v->cpu_after_percent, v->free_memory_mib, v->vm_count,
+                      v->host_name, v->host_id};
+
+    return rank;
+}
+
 /* < 0 when @a is the better host for the VM. */
-static int sched_compare(const MgrVerdict *a, const MgrVerdict *b)
+static int sched_compare(const SchedRank *a, const SchedRank *b)
 {
     double cpu_a = floor(a->cpu_after_percent / MGR_SCHEDULER_CPU_BAND);
     double cpu_b = floor(b->cpu_after_percent / MGR_SCHEDULER_CPU_BAND);
@@ -524,11 +785,16 @@ GPtrArray *mgr_scheduler_assess(const MgrScheduleRequest *req, GPtrArray *hosts)
     for (guint i = 0; hosts != NULL && i < hosts->len; i++) {
         MgrVerdict *verdict =
             sched_assess_host(req, g_ptr_array_index(hosts, i));
+        SchedRank rank = sched_rank_of_verdict(verdict);
+        SchedRank best_rank;
 
         g_ptr_array_add(verdicts, verdict);
+        if (best != NULL) {
+            best_rank = sched_rank_of_verdict(best);
+        }
         /* strictly better only: the earlier of two equals stays */
         if (verdict->allowed &&
-            (best == NULL || sched_compare(verdict, best) < 0)) {
+            (best == NULL || sched_compare(&rank, &best_rank) < 0)) {
             best = verdict;
         }
     }
@@ -536,6 +802,36 @@ GPtrArray *mgr_scheduler_assess(const MgrScheduleRequest *req, GPtrArray *hosts)
         best->best = TRUE;
     }
     return g_steal_pointer(&verdicts);
+}
+
+MgrHostLoad *mgr_scheduler_pick(const MgrScheduleRequest *req, GPtrArray *hosts)
+{
+    MgrScheduleRequest quick = *req;
+    g_autoptr(GHashTable) memo = NULL;
+    MgrHostLoad *best = NULL;
+    SchedRank best_rank = {0};
+
+    if (quick.memo == NULL) {
+        memo = g_hash_table_new(NULL, NULL);
+        quick.memo = memo;
+    }
+    for (guint i = 0; hosts != NULL && i < hosts->len; i++) {
+        MgrHostLoad *load = g_ptr_array_index(hosts, i);
+        SchedRank rank;
+
+        if (!mgr_scheduler_allows(&quick, load, &rank.cpu_after_percent)) {
+            continue;
+        }
+        rank.free_memory_mib = load->free_memory_mib;
+        rank.vm_count = load->vm_count;
+        rank.host_name = load->host->name;
+        rank.host_id = load->host->id;
+        if (best == NULL || sched_compare(&rank, &best_rank) < 0) {
+            best = load;
+            best_rank = rank;
+        }
+    }
+    return best;
 }
 
 MgrVerdict *mgr_scheduler_best(GPtrArray *verdicts)

@@ -50,6 +50,13 @@ typedef struct {
     double vm_cpu_percent;      /* share of the source host's CPUs */
     guint source_cpus;          /* to rescale vm_cpu_percent */
     guint memory_overhead_mib;  /* QEMU's overhead per VM */
+    /*
+     * Optional, for searches over many hosts: whether the VM can run on
+     * hosts reporting the same CPU models, storage and networks, worked
+     * out once per kind of host (g_hash_table_new(NULL, NULL), owned by
+     * the caller, only for this VM and cluster).
+     */
+    GHashTable *memo;
 } MgrScheduleRequest;
 
 typedef struct {
@@ -72,6 +79,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MgrVerdict, mgr_verdict_free)
  * lists every reason, not only the first.
  */
 GPtrArray *mgr_scheduler_assess(const MgrScheduleRequest *req,
+                                GPtrArray *hosts);
+
+/*
+ * Whether @load's host may take the VM of @req: the same filters as
+ * mgr_scheduler_assess() without building the reasons, for searching many
+ * hosts (the balancer).  *@cpu_after, when not NULL, gets the host's CPU
+ * with the VM.
+ */
+gboolean mgr_scheduler_allows(const MgrScheduleRequest *req,
+                              const MgrHostLoad *load, double *cpu_after);
+
+/*
+ * The host mgr_scheduler_assess() would mark best, or NULL when none is
+ * allowed — without a verdict per host: what placing a VM among thousands
+ * of hosts costs.  Explain a NULL with mgr_scheduler_assess().
+ */
+MgrHostLoad *mgr_scheduler_pick(const MgrScheduleRequest *req,
                                 GPtrArray *hosts);
 
 /* The verdict with best set, or NULL (borrowed from @verdicts). */

@@ -99,6 +99,7 @@ gboolean mgr_vm_start(Mgr *mgr, MgrVm *vm, MgrHost *host, const char *user,
     g_autoptr(GPtrArray) loads = NULL;
     g_autoptr(GPtrArray) verdicts = NULL;
     MgrVerdict *chosen = NULL;
+    MgrHost *placed;
     g_autoptr(JsonObject) spec = NULL;
 
     if (vm->status != MGR_VM_DOWN) {
@@ -110,15 +111,15 @@ gboolean mgr_vm_start(Mgr *mgr, MgrVm *vm, MgrHost *host, const char *user,
     }
     mgr_schedule_request_init(mgr, &req, MGR_SCHEDULE_START, vm);
     loads = mgr_host_loads(mgr, vm->cluster_id);
-    verdicts = mgr_scheduler_assess(&req, loads);
-    for (guint i = 0; i < verdicts->len; i++) {
+    placed = mgr_schedule_place(&req, loads, host, &verdicts);
+    for (guint i = 0; placed == NULL && i < verdicts->len; i++) {
         MgrVerdict *v = g_ptr_array_index(verdicts, i);
 
         if (host != NULL ? g_str_equal(v->host_id, host->id) : v->best) {
             chosen = v;
         }
     }
-    if (host != NULL && (chosen == NULL || !chosen->allowed)) {
+    if (placed == NULL && host != NULL) {
         g_autofree char *reasons =
             chosen ? mgr_join(chosen->reasons, "; ")
                    : g_strdup_printf("host %s is not in VM %s's cluster",
@@ -129,13 +130,13 @@ gboolean mgr_vm_start(Mgr *mgr, MgrVm *vm, MgrHost *host, const char *user,
                     host->name, reasons);
         return FALSE;
     }
-    if (chosen == NULL) {
+    if (placed == NULL) {
         g_autofree char *why = mgr_scheduler_explain(&req, verdicts);
 
         g_set_error(error, DRV_ERROR, DRV_ERROR_REFUSED, "%s", why);
         return FALSE;
     }
-    host = g_hash_table_lookup(mgr->hosts, chosen->host_id);
+    host = placed;
     mgr_set_vm_status(mgr, vm, MGR_VM_POWERING_UP, host->id, NULL);
     mgr_event(mgr, MGR_SEVERITY_INFO, "vm_starting", user, NULL, vm->id,
               host->id, NULL, NULL, "VM %s is starting on host %s",

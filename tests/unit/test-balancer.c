@@ -362,7 +362,7 @@ static guint world_pass(World *w)
 
     world_refresh(w);
     g_clear_pointer(&w->stuck, g_free);
-    actions = mgr_balancer_plan(&in, &w->stuck);
+    actions = mgr_balancer_plan(&in, &w->stuck, NULL);
     n = actions->len;
     for (guint i = 0; i < actions->len; i++) {
         MgrBalancerAction *a = g_ptr_array_index(actions, i);
@@ -428,6 +428,21 @@ static void test_even_sheds_and_settles(void)
     }
 }
 
+/* Two equal VMs on one host: one moves, though the other host then runs
+ * a little more than the source (its own background load). */
+static void test_even_equal_split(void)
+{
+    g_autoptr(World) w =
+        world_new("evenly_distributed", "{\"high_utilization\": 60}", 2);
+
+    world_add_vm(w, 0, 48, 256);
+    world_add_vm(w, 0, 48, 256);
+    world_add_vm(w, 1, 2, 64);
+    g_assert_cmpuint(world_settle(w, 3), ==, 1);
+    g_assert_cmpuint(world_count(w, 0), ==, 1);
+    g_assert_cmpuint(world_count(w, 1), ==, 2);
+}
+
 static void test_even_waits_for_duration(void)
 {
     g_autoptr(World) w = world_new("evenly_distributed", "{}", 2);
@@ -440,11 +455,11 @@ static void test_even_waits_for_duration(void)
     world_host(w, 0)->over_for_s = 119; /* default: 2 minutes */
     in.params = w->params;
     in.now_us = w->now_us;
-    actions = mgr_balancer_plan(&in, NULL);
+    actions = mgr_balancer_plan(&in, NULL, NULL);
     g_assert_cmpuint(actions->len, ==, 0);
     g_clear_pointer(&actions, g_ptr_array_unref);
     world_host(w, 0)->over_for_s = 121;
-    actions = mgr_balancer_plan(&in, NULL);
+    actions = mgr_balancer_plan(&in, NULL, NULL);
     g_assert_cmpuint(actions->len, ==, 1);
 }
 
@@ -466,7 +481,7 @@ static void test_even_picks_cheapest_sufficient_vm(void)
     world_refresh(w);
     in.params = w->params;
     in.now_us = w->now_us;
-    actions = mgr_balancer_plan(&in, NULL);
+    actions = mgr_balancer_plan(&in, NULL, NULL);
     g_assert_cmpuint(actions->len, >=, 1);
     a = g_ptr_array_index(actions, 0);
     g_assert_true(a->vm == small_busy->vm);
@@ -488,6 +503,33 @@ static void test_even_never_overloads_destination(void)
     g_assert_nonnull(w->stuck);
     g_assert_nonnull(strstr(w->stuck, "host1 has been over 80% CPU"));
     g_assert_nonnull(strstr(w->stuck, "no other host can take any of its VMs"));
+}
+
+/* The key that says "the same situation" ignores the moving figures. */
+static void test_stuck_key_is_stable(void)
+{
+    g_autoptr(World) w = world_new("evenly_distributed", "{}", 2);
+    MgrBalancerVm *a = world_add_vm(w, 0, 45, 256);
+    MgrBalancerInput in = {.cluster = w->cluster, .hosts = w->bhosts};
+    g_autofree char *first = NULL;
+    g_autofree char *first_key = NULL;
+    g_autofree char *second = NULL;
+    g_autofree char *second_key = NULL;
+    g_autoptr(GPtrArray) one = NULL;
+    g_autoptr(GPtrArray) two = NULL;
+
+    world_add_vm(w, 0, 45, 256);
+    world_add_vm(w, 1, 70, 256);
+    world_refresh(w);
+    in.params = w->params;
+    one = mgr_balancer_plan(&in, &first, &first_key);
+    a->cpu_percent = 47;
+    world_refresh(w);
+    world_host(w, 0)->over_for_s += 60;
+    two = mgr_balancer_plan(&in, &second, &second_key);
+    g_assert_cmpstr(first, !=, second);
+    g_assert_cmpstr(first_key, ==, second_key);
+    g_assert_true(g_str_has_prefix(first_key, "id-host1:"));
 }
 
 static void test_unmovable_vms_stay(void)
@@ -528,7 +570,7 @@ static void test_busy_hosts_left_out(void)
     world_host(w, 1)->load->incoming = 1;
     in.params = w->params;
     in.now_us = w->now_us;
-    actions = mgr_balancer_plan(&in, NULL);
+    actions = mgr_balancer_plan(&in, NULL, NULL);
     g_assert_cmpuint(actions->len, ==, 1);
     a = g_ptr_array_index(actions, 0);
     g_assert_cmpstr(a->destination->name, ==, "host3");
@@ -536,7 +578,7 @@ static void test_busy_hosts_left_out(void)
     /* the over-used host itself sends one: left out of the pass */
     world_refresh(w);
     world_host(w, 0)->load->outgoing = 1;
-    actions = mgr_balancer_plan(&in, NULL);
+    actions = mgr_balancer_plan(&in, NULL, NULL);
     g_assert_cmpuint(actions->len, ==, 0);
 }
 
@@ -557,7 +599,7 @@ static void test_migrations_per_pass_bounded(void)
     world_refresh(w);
     in.params = w->params;
     in.now_us = w->now_us;
-    actions = mgr_balancer_plan(&in, NULL);
+    actions = mgr_balancer_plan(&in, NULL, NULL);
     g_assert_cmpuint(actions->len, ==, 3);
 }
 
@@ -666,10 +708,12 @@ int main(int argc, char **argv)
     g_test_add_func("/balancer/none", test_none_moves_nothing);
     g_test_add_func("/balancer/even/settles", test_even_sheds_and_settles);
     g_test_add_func("/balancer/even/duration", test_even_waits_for_duration);
+    g_test_add_func("/balancer/even/equal-split", test_even_equal_split);
     g_test_add_func("/balancer/even/cheapest",
                     test_even_picks_cheapest_sufficient_vm);
     g_test_add_func("/balancer/even/destination-guard",
                     test_even_never_overloads_destination);
+    g_test_add_func("/balancer/stuck-key", test_stuck_key_is_stable);
     g_test_add_func("/balancer/unmovable", test_unmovable_vms_stay);
     g_test_add_func("/balancer/busy-hosts", test_busy_hosts_left_out);
     g_test_add_func("/balancer/bounded", test_migrations_per_pass_bounded);

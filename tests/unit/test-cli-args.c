@@ -97,6 +97,27 @@ static void test_cluster_settings_types(void)
                     "\"compression\":false,\"post_copy\":\"inherit\"}}");
 }
 
+static void test_cluster_scheduling_settings(void)
+{
+    const char *pairs[] = {"scheduling_policy=power_saving",
+                           "scheduling.high_utilization=70",
+                           "scheduling.overcommit_duration_minutes=0.5",
+                           "scheduling.min_free_memory_for_under_utilized="
+                           "Default",
+                           NULL};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonObject) body = cli_parse_cluster_settings(pairs, &error);
+    g_autofree char *text = NULL;
+
+    g_assert_no_error(error);
+    text = to_json(body);
+    g_assert_cmpstr(text, ==,
+                    "{\"scheduling_policy\":{\"name\":\"power_saving\","
+                    "\"parameters\":{\"high_utilization\":70,"
+                    "\"overcommit_duration_minutes\":0.5,"
+                    "\"min_free_memory_for_under_utilized\":null}}}");
+}
+
 static void test_cluster_settings_errors(void)
 {
     const struct {
@@ -113,6 +134,10 @@ static void test_cluster_settings_errors(void)
         {"migration.post_copy=maybe",
          "'migration.post_copy' must be true, false or inherit"},
         {"cpu_baseline=", "'cpu_baseline' needs a value"},
+        {"scheduling.high_utilization=lots",
+         "'scheduling.high_utilization' must be a number or default"},
+        {"scheduling.=3", "unknown cluster setting 'scheduling.'"},
+        {"scheduling.x=", "'scheduling.x' must be a number or default"},
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -336,6 +361,8 @@ int main(int argc, char **argv)
     g_test_add_func("/cli/args/nic", test_nic);
     g_test_add_func("/cli/args/cluster-settings-types",
                     test_cluster_settings_types);
+    g_test_add_func("/cli/args/cluster-scheduling",
+                    test_cluster_scheduling_settings);
     g_test_add_func("/cli/args/cluster-settings-errors",
                     test_cluster_settings_errors);
     g_test_add_func("/cli/args/vm-create-full", test_vm_create_full);

@@ -497,6 +497,100 @@ static void test_boundaries(void)
     g_assert_cmpuint(verdict_of(verdicts, "host3")->reasons->len, ==, 3);
 }
 
+/*
+ * The quick check the balancer searches with says what the full
+ * assessment says, over many random hosts and requests.
+ */
+static void test_allows_agrees(void)
+{
+    g_autoptr(Fixture) fx = fx_new();
+    GRand *rand = g_rand_new_with_seed(42);
+    const MgrHostStatus statuses[] = {MGR_HOST_UP, MGR_HOST_UP, MGR_HOST_UP,
+                                      MGR_HOST_MAINTENANCE};
+    const char *const pins[] = {"host2", NULL};
+    /* the facts a host may report: each facts filter's refusal, and none */
+    const char *const variants[] = {
+        host_facts,
+        "{\"qemu\": {\"cpu_models\": [\"max\"]},"
+        " \"storage_domains\": [{\"name\": \"shared\", \"exists\": true,"
+        " \"readable\": true, \"writable\": true}],"
+        " \"networks\": [{\"name\": \"vmnet\", \"available\": true}]}",
+        "{\"qemu\": {\"cpu_models\": [\"qemu64\"]},"
+        " \"storage_domains\": [{\"name\": \"shared\", \"exists\": true,"
+        " \"readable\": true, \"writable\": false}],"
+        " \"networks\": [{\"name\": \"vmnet\", \"available\": true}]}",
+        "{\"qemu\": {\"cpu_models\": [\"qemu64\"]},"
+        " \"storage_domains\": [{\"name\": \"shared\", \"exists\": true,"
+        " \"readable\": true, \"writable\": true}],"
+        " \"networks\": [{\"name\": \"vmnet\", \"available\": false}]}",
+        "{\"qemu\": {\"cpu_models\": [\"qemu64\"]}, \"networks\": []}",
+        NULL,
+    };
+    g_autoptr(GHashTable) memo = g_hash_table_new(NULL, NULL);
+    guint allowed = 0;
+
+    for (guint round = 0; round < 500; round++) {
+        g_autoptr(GPtrArray) verdicts = NULL;
+        MgrVerdict *best;
+        MgrHostLoad *expected = NULL;
+
+        fx->req.kind = g_rand_int_range(rand, 0, 3);
+        fx->req.vm_cpu_percent = g_rand_double_range(rand, 0, 60);
+        fx->req.source_host_id =
+            fx->req.kind == MGR_SCHEDULE_START ? NULL : "id-host1";
+        g_strfreev(fx->vm->spec->pinned_hosts);
+        fx->vm->spec->pinned_hosts =
+            g_rand_int_range(rand, 0, 4) == 0 ? g_strdupv((char **)pins) : NULL;
+        for (guint i = 0; i < 3; i++) {
+            MgrHostLoad *load = fx_load(fx, i);
+            const char *facts =
+                variants[g_rand_int_range(rand, 0, G_N_ELEMENTS(variants))];
+
+            fx_host(fx, i)->status =
+                statuses[g_rand_int_range(rand, 0, G_N_ELEMENTS(statuses))];
+            g_clear_pointer(&fx_host(fx, i)->facts, json_object_unref);
+            if (facts != NULL) {
+                fx_host(fx, i)->facts = drv_json_parse_object(facts, -1, NULL);
+            }
+            load->cpu_percent = g_rand_double_range(rand, 0, 90);
+            load->free_memory_mib = g_rand_int_range(rand, 0, 400);
+            load->incoming = g_rand_int_range(rand, 0, 3);
+        }
+        verdicts = fx_assess(fx);
+        best = mgr_scheduler_best(verdicts);
+        for (guint i = 0; i < 3; i++) {
+            MgrVerdict *v = g_ptr_array_index(verdicts, i);
+            double cpu_after = -1;
+
+            g_assert_cmpint(
+                mgr_scheduler_allows(&fx->req, fx_load(fx, i), &cpu_after), ==,
+                v->allowed);
+            g_assert_cmpfloat(cpu_after, ==, v->cpu_after_percent);
+            allowed += v->allowed;
+            if (v == best) {
+                expected = fx_load(fx, i);
+            }
+        }
+        /* remembering what each kind of host allows changes nothing */
+        g_hash_table_remove_all(memo);
+        fx->req.memo = memo;
+        for (guint i = 0; i < 3; i++) {
+            MgrVerdict *v = g_ptr_array_index(verdicts, i);
+
+            g_assert_cmpint(
+                mgr_scheduler_allows(&fx->req, fx_load(fx, i), NULL), ==,
+                v->allowed);
+        }
+        /* and the quick pick is the assessment's best */
+        g_assert_true(mgr_scheduler_pick(&fx->req, fx->loads) == expected);
+        fx->req.memo = NULL;
+    }
+    /* both answers came up */
+    g_assert_cmpuint(allowed, >, 10);
+    g_assert_cmpuint(allowed, <, 1450);
+    g_rand_free(rand);
+}
+
 static void test_all_reasons(void)
 {
     g_autoptr(Fixture) fx = fx_new();
@@ -984,6 +1078,7 @@ int main(int argc, char **argv)
     g_test_add_func("/scheduler/one-best-of-equals", test_one_best_of_equals);
     g_test_add_func("/scheduler/no-best", test_no_best);
     g_test_add_func("/scheduler/explain", test_explain);
+    g_test_add_func("/scheduler/allows-agrees", test_allows_agrees);
     g_test_add_func("/scheduler/explain-some-allowed",
                     test_explain_some_allowed);
     return g_test_run();
