@@ -883,10 +883,12 @@ static void bal_even_vm_counts(BalPlan *plan)
                 src = h;
             }
         }
+        /* one apart is as even as it gets: a move would only swap them */
         if (src == NULL || least == NULL ||
             (double)src->load->vm_count <= p->high_vm_count ||
             (double)(src->load->vm_count - least->load->vm_count) <
-                p->migration_threshold) {
+                p->migration_threshold ||
+            src->load->vm_count < least->load->vm_count + 2) {
             break;
         }
         why = g_strdup_printf(

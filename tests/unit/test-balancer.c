@@ -628,6 +628,21 @@ static void test_vm_counts_even_out(void)
     }
 }
 
+/* Counts one apart are as even as they get: no move, nothing stuck. */
+static void test_vm_counts_one_apart(void)
+{
+    g_autoptr(World) w =
+        world_new("vm_evenly_distributed",
+                  "{\"high_vm_count\": 1, \"migration_threshold\": 1}", 3);
+
+    world_add_vm(w, 0, 1, 128);
+    world_add_vm(w, 0, 1, 128);
+    world_add_vm(w, 1, 1, 128);
+    world_add_vm(w, 2, 1, 128);
+    g_assert_cmpuint(world_pass(w), ==, 0);
+    g_assert_null(w->stuck);
+}
+
 static void test_power_saving_cycle(void)
 {
     g_autoptr(World) w = world_new("power_saving",
@@ -718,6 +733,7 @@ int main(int argc, char **argv)
     g_test_add_func("/balancer/busy-hosts", test_busy_hosts_left_out);
     g_test_add_func("/balancer/bounded", test_migrations_per_pass_bounded);
     g_test_add_func("/balancer/vm-counts", test_vm_counts_even_out);
+    g_test_add_func("/balancer/vm-counts-one-apart", test_vm_counts_one_apart);
     g_test_add_func("/balancer/power/cycle", test_power_saving_cycle);
     g_test_add_func("/balancer/power/overload", test_power_on_when_overloaded);
     g_test_add_func("/balancer/power/last-host",
