@@ -5,7 +5,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 mapfile -t files < <(git ls-files -co --exclude-standard \
     'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h' \
-    'guest/*.c' 'guest/*.h')
+    'guest/*.c' 'guest/*.h' 'bench/*.c')
 status=0
 if ! clang-format --dry-run --Werror "${files[@]}"; then
     echo "style: run clang-format -i on the files above"
