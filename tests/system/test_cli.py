@@ -88,16 +88,17 @@ def test_vm_create_start_show(manager, three_hosts):
 
 def test_vm_migrate_wait(manager, three_hosts):
     create_and_start(manager.url, "web1", "host1")
-    # the agent's background sample, which the prediction starts from
+    # a dry run samples the dirty rate; the migration predicts from it
+    ok(manager.url, "vm", "migrate", "web1", "--to", "host2", "--dry-run")
     wait_until(lambda: manager.vm("web1")["dirty_rate_bps"] is not None, 30,
-               what="a dirty-rate sample")
+               what="the sample in the inventory")
     out = ok(manager.url, "vm", "migrate", "web1", "--to", "host2", "--wait")
     lines = out.splitlines()
     m = RESULT_LINE.match(lines[-1])
     assert m, lines
     assert m.group(1, 2, 3) == ("web1", "host1", "host2")
     # an idle guest: the default policy, plain pre-copy, and what was
-    # predicted from the dirty-rate sample taken at the start
+    # predicted from the dry run's dirty-rate sample
     assert m.group(7, 8) == ("adaptive", "pre-copy"), lines[-1]
     assert m.group(9), lines[-1]
     # before it, only progress lines of this VM

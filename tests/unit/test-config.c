@@ -108,7 +108,7 @@ static void test_defaults(void)
     g_assert_cmpuint(config->shutdown_timeout_s, ==, 30);
     g_assert_cmpuint(config->hook_timeout_s, ==, 30);
     g_assert_cmpuint(config->migration_timeout_s, ==, 900);
-    g_assert_cmpuint(config->dirty_rate_interval_s, ==, 60);
+    g_assert_cmpuint(config->dirty_rate_interval_s, ==, 0);
     g_assert_cmpuint(config->console_log_max_kib, ==, 4096);
     g_assert_null(config->cpu_models);
     g_assert_cmpuint(g_hash_table_size(config->storage), ==, 0);
