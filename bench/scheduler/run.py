@@ -240,7 +240,8 @@ def verdicts(raw):
     big = sizes[-1]
     lines = []
     d = big.get("decision") or {}
-    for key in ("assess", "assess_worst", "search", "search_worst"):
+    for key in ("assess", "assess_worst", "pick", "pick_worst", "search",
+                "search_worst"):
         if key not in d:
             continue
         mean = d[key]["mean"]

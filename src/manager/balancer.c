@@ -575,6 +575,12 @@ static MgrBalancerHost *bal_destination(BalPlan *plan, const BalGuard *guard,
         double after =
             h->load->cpu_percent + bal_share_on(src, h, v->cpu_percent);
 
+        /* by VM count, fewest first: no host after this one passes either */
+        if (plan->p->policy == MGR_BALANCER_VM_EVENLY_DISTRIBUTED &&
+            guard->preference == BAL_FEWEST_VMS &&
+            (gint64)h->load->vm_count + 1 > (gint64)src->load->vm_count - 1) {
+            break;
+        }
         if (h != src && bal_guard_ok(plan, guard, src, h, v, after) &&
             mgr_scheduler_allows(&req, h->load, cpu_after)) {
             return h;
@@ -860,9 +866,18 @@ static gboolean bal_shed_overused(BalPlan *plan)
 
 /* ---- VM counts ---- */
 
+/*
+ * Sources are tried fullest first, and a source with fewer VMs may only
+ * send to a subset of the hosts the fuller one could: after this many in a
+ * row could not shed, the others are not tried, so that a cluster at rest
+ * costs a few searches per pass rather than one per host.
+ */
+#define BAL_MAX_FAILED_SOURCES 8
+
 static void bal_even_vm_counts(BalPlan *plan)
 {
     const MgrBalancerParams *p = plan->p;
+    guint failed = 0;
 
     while (bal_may_migrate(plan)) {
         MgrBalancerHost *src = NULL;
@@ -896,8 +911,13 @@ static void bal_even_vm_counts(BalPlan *plan)
             "and %u more than %s",
             bal_host_name(src), src->load->vm_count, p->high_vm_count,
             src->load->vm_count - least->load->vm_count, bal_host_name(least));
-        if (bal_shed_one(plan, src, why) != BAL_MOVED) {
-            g_hash_table_add(plan->done, src);
+        if (bal_shed_one(plan, src, why) == BAL_MOVED) {
+            failed = 0;
+            continue;
+        }
+        g_hash_table_add(plan->done, src);
+        if (++failed >= BAL_MAX_FAILED_SOURCES) {
+            break;
         }
     }
 }
