@@ -295,11 +295,16 @@ def test_priority_queue_under_the_host_limit(three_hosts, manager):
     assert sampler.max_running_from("host1") == 2
     started = sorted(names, key=lambda n: manager.migration(migs[n])
                      ["started"] + "%s" % manager.migration(migs[n])["id"])
-    # the first two took the free slots; then priority decides
+    # the first took a free slot at once; whether q-low2 took the second
+    # before the others were queued depends on timing, but then priority
+    # decides, and arrival within a priority
     order = [e["vm"]["name"] for e in manager.events()
              if e["code"] == "vm_migration_started"]
-    assert set(order[:2]) == {"q-low1", "q-low2"}, order
-    assert order[2:] == ["q-high", "q-med", "q-low3"], order
+    assert order[0] == "q-low1", order
+    assert "q-high" in order[:3], order
+    pos = {name: i for i, name in enumerate(order)}
+    assert pos["q-high"] < pos["q-med"] < pos["q-low3"], order
+    assert pos["q-low2"] < pos["q-low3"], order
     assert started  # (kept for the failure message)
     for name in names:
         assert_runs_once(manager, name)
