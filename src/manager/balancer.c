@@ -441,6 +441,16 @@ static GPtrArray *bal_movable(BalPlan *plan, MgrBalancerHost *h)
     return out;
 }
 
+static gboolean bal_has_movable(BalPlan *plan, MgrBalancerHost *h)
+{
+    for (guint i = 0; h->vms != NULL && i < h->vms->len; i++) {
+        if (bal_vm_unmovable(plan, g_ptr_array_index(h->vms, i)) == NULL) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 /* @h's VMs that are still there (not planned away). */
 static guint bal_staying(BalPlan *plan, MgrBalancerHost *h)
 {
@@ -869,8 +879,10 @@ static gboolean bal_shed_overused(BalPlan *plan)
 /*
  * Sources are tried fullest first, and a source with fewer VMs may only
  * send to a subset of the hosts the fuller one could: after this many in a
- * row could not shed, the others are not tried, so that a cluster at rest
- * costs a few searches per pass rather than one per host.
+ * row searched for a destination in vain, the others are not tried, so
+ * that a cluster at rest costs a few searches per pass rather than one per
+ * host.  Sources with nothing that may move cost no search and do not
+ * count: hosts full of pinned VMs must not hide one that could shed.
  */
 #define BAL_MAX_FAILED_SOURCES 8
 
@@ -916,7 +928,7 @@ static void bal_even_vm_counts(BalPlan *plan)
             continue;
         }
         g_hash_table_add(plan->done, src);
-        if (++failed >= BAL_MAX_FAILED_SOURCES) {
+        if (bal_has_movable(plan, src) && ++failed >= BAL_MAX_FAILED_SOURCES) {
             break;
         }
     }

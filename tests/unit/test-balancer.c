@@ -643,6 +643,35 @@ static void test_vm_counts_one_apart(void)
     g_assert_null(w->stuck);
 }
 
+/*
+ * A pass gives up after a few sources searched in vain, but hosts full of
+ * pinned VMs cost no search: they must not hide one that can shed.
+ */
+static void test_vm_counts_past_pinned_hosts(void)
+{
+    g_autoptr(World) w =
+        world_new("vm_evenly_distributed",
+                  "{\"high_vm_count\": 3, \"migration_threshold\": 2}", 12);
+
+    for (guint h = 0; h < 10; h++) {
+        g_autofree char *own = g_strdup_printf("host%u", h + 1);
+        const char *const pins[] = {own, NULL};
+
+        for (guint i = 0; i < 6; i++) {
+            MgrBalancerVm *v = world_add_vm(w, h, 1, 128);
+
+            g_strfreev(v->vm->spec->pinned_hosts);
+            v->vm->spec->pinned_hosts = g_strdupv((char **)pins);
+        }
+    }
+    for (guint i = 0; i < 5; i++) {
+        world_add_vm(w, 10, 1, 128);
+    }
+    g_assert_cmpuint(world_pass(w), >=, 1);
+    g_assert_cmpuint(world_count(w, 10), <, 5);
+    g_assert_cmpuint(world_count(w, 11), >=, 1);
+}
+
 static void test_power_saving_cycle(void)
 {
     g_autoptr(World) w = world_new("power_saving",
@@ -734,6 +763,8 @@ int main(int argc, char **argv)
     g_test_add_func("/balancer/bounded", test_migrations_per_pass_bounded);
     g_test_add_func("/balancer/vm-counts", test_vm_counts_even_out);
     g_test_add_func("/balancer/vm-counts-one-apart", test_vm_counts_one_apart);
+    g_test_add_func("/balancer/vm-counts-past-pinned",
+                    test_vm_counts_past_pinned_hosts);
     g_test_add_func("/balancer/power/cycle", test_power_saving_cycle);
     g_test_add_func("/balancer/power/overload", test_power_on_when_overloaded);
     g_test_add_func("/balancer/power/last-host",
