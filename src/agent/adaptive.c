@@ -58,17 +58,6 @@ JsonObject *agent_adaptive_prediction(AgentAdaptive *ad)
     return ad->prediction;
 }
 
-static void agent_adaptive_act(GPtrArray *out, AgentActionKind kind,
-                               double value, char *why)
-{
-    AgentAction *action = g_new0(AgentAction, 1);
-
-    action->kind = kind;
-    action->value = value;
-    action->why = why;
-    g_ptr_array_add(out, action);
-}
-
 static void agent_adaptive_predict(AgentAdaptive *ad,
                                    const AgentMigrationProgress *p,
                                    double link_bps, double dirty_bps)
@@ -125,11 +114,11 @@ static void agent_adaptive_boundary(AgentAdaptive *ad,
     }
     if (ad->ctx.post_copy_allowed && !ad->postcopy) {
         ad->postcopy = TRUE;
-        agent_adaptive_act(out, AGENT_ACTION_POSTCOPY, 0,
-                           g_strdup_printf("the guest dirties %.0f pages/s "
-                                           "against %.0f sent: pre-copy "
-                                           "cannot converge",
-                                           dirty_pps, sent_pps));
+        agent_action_add(out, AGENT_ACTION_POSTCOPY, 0,
+                         g_strdup_printf("the guest dirties %.0f pages/s "
+                                         "against %.0f sent: pre-copy "
+                                         "cannot converge",
+                                         dirty_pps, sent_pps));
         return;
     }
     if (!ad->ctx.post_copy_allowed && !ad->throttling) {
@@ -139,11 +128,11 @@ static void agent_adaptive_boundary(AgentAdaptive *ad,
             20.0, 90.0);
 
         ad->throttling = TRUE;
-        agent_adaptive_act(out, AGENT_ACTION_AUTO_CONVERGE, throttle,
-                           g_strdup_printf("dirtying %.0f%% of the sending "
-                                           "rate and post-copy not allowed: "
-                                           "throttling from %.0f%%",
-                                           ratio * 100, throttle));
+        agent_action_add(out, AGENT_ACTION_AUTO_CONVERGE, throttle,
+                         g_strdup_printf("dirtying %.0f%% of the sending "
+                                         "rate and post-copy not allowed: "
+                                         "throttling from %.0f%%",
+                                         ratio * 100, throttle));
     }
 }
 
@@ -162,7 +151,7 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
     /* the budget is spent: the cheapest way left to finish */
     if (ad->ctx.post_copy_allowed) {
         ad->postcopy = TRUE;
-        agent_adaptive_act(
+        agent_action_add(
             out, AGENT_ACTION_POSTCOPY, 0,
             g_strdup_printf("time budget of %u s spent", ad->budget_s));
     } else if (!ad->lengthened) {
@@ -170,16 +159,16 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
                              AGENT_ADAPTIVE_MAX_PAUSE_MS);
 
         ad->lengthened = TRUE;
-        agent_adaptive_act(out, AGENT_ACTION_DOWNTIME, pause,
-                           g_strdup_printf("time budget of %u s spent: "
-                                           "accepting a %.0f ms pause",
-                                           ad->budget_s, pause));
+        agent_action_add(out, AGENT_ACTION_DOWNTIME, pause,
+                         g_strdup_printf("time budget of %u s spent: "
+                                         "accepting a %.0f ms pause",
+                                         ad->budget_s, pause));
     } else if (!ad->paused && p->elapsed_ms > budget_ms * 3 / 2) {
         ad->paused = TRUE;
-        agent_adaptive_act(out, AGENT_ACTION_PAUSE, 0,
-                           g_strdup_printf("still not done %u s after the "
-                                           "budget: pausing the guest",
-                                           ad->budget_s / 2));
+        agent_action_add(out, AGENT_ACTION_PAUSE, 0,
+                         g_strdup_printf("still not done %u s after the "
+                                         "budget: pausing the guest",
+                                         ad->budget_s / 2));
     }
     (void)stalled;
 }

@@ -51,6 +51,17 @@ void agent_action_free(AgentAction *action)
     g_free(action);
 }
 
+void agent_action_add(GPtrArray *out, AgentActionKind kind, double value,
+                      char *why)
+{
+    AgentAction *action = g_new0(AgentAction, 1);
+
+    action->kind = kind;
+    action->value = value;
+    action->why = why;
+    g_ptr_array_add(out, action);
+}
+
 /* ---- built-in policies ---- */
 
 static AgentPolicy *agent_policy_alloc(const char *name)
@@ -619,17 +630,6 @@ JsonObject *agent_controller_prediction(AgentController *ctrl)
     return ctrl->adaptive ? agent_adaptive_prediction(ctrl->adaptive) : NULL;
 }
 
-static void agent_add_action(GPtrArray *out, AgentActionKind kind, double value,
-                             char *why)
-{
-    AgentAction *action = g_new0(AgentAction, 1);
-
-    action->kind = kind;
-    action->value = value;
-    action->why = why;
-    g_ptr_array_add(out, action);
-}
-
 /* The counters every controller keeps, from one sample. */
 static void agent_controller_observe(AgentController *ctrl,
                                      const AgentMigrationProgress *p)
@@ -692,10 +692,10 @@ static void agent_schedule_step(AgentController *ctrl,
         if (rule->action == AGENT_ACTION_DOWNTIME_FACTOR) {
             value = MIN(ctrl->downtime_ms * rule->value,
                         AGENT_POLICY_MAX_DOWNTIME_MS);
-            agent_add_action(out, AGENT_ACTION_DOWNTIME, value, why);
+            agent_action_add(out, AGENT_ACTION_DOWNTIME, value, why);
             continue;
         }
-        agent_add_action(out, rule->action, value, why);
+        agent_action_add(out, rule->action, value, why);
     }
 }
 
@@ -713,7 +713,7 @@ GPtrArray *agent_controller_step(AgentController *ctrl,
     if (ctrl->ctx.timeout_s > 0 && !ctrl->timed_out &&
         progress->elapsed_ms > (gint64)ctrl->ctx.timeout_s * 1000) {
         ctrl->timed_out = TRUE;
-        agent_add_action(out, AGENT_ACTION_ABORT, 0,
+        agent_action_add(out, AGENT_ACTION_ABORT, 0,
                          g_strdup_printf("did not complete within %u s",
                                          ctrl->ctx.timeout_s));
         return out;
@@ -721,7 +721,7 @@ GPtrArray *agent_controller_step(AgentController *ctrl,
     if (ctrl->ctx.post_copy_after_passes > 0 && !ctrl->postcopy_asked &&
         progress->pass > ctrl->ctx.post_copy_after_passes) {
         ctrl->postcopy_asked = TRUE;
-        agent_add_action(out, AGENT_ACTION_POSTCOPY, 0,
+        agent_action_add(out, AGENT_ACTION_POSTCOPY, 0,
                          g_strdup_printf("after %u passes, as requested",
                                          ctrl->ctx.post_copy_after_passes));
     }

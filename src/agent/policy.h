@@ -104,6 +104,9 @@ typedef struct {
 } AgentAction;
 
 void agent_action_free(AgentAction *action);
+/* Append an action to @out (of AgentAction); takes @why. */
+void agent_action_add(GPtrArray *out, AgentActionKind kind, double value,
+                      char *why);
 
 typedef struct _AgentController AgentController;
 
