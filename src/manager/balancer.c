@@ -471,6 +471,13 @@ static double bal_share_on(const MgrBalancerHost *src,
     return share * (double)src->load->cpus / (double)dst->load->cpus;
 }
 
+/* Never leave the destination with more VMs than the source. */
+static gboolean bal_count_stays_below(const MgrBalancerHost *src,
+                                      const MgrBalancerHost *dst)
+{
+    return (gint64)dst->load->vm_count + 1 <= (gint64)src->load->vm_count - 1;
+}
+
 static gboolean bal_guard_ok(BalPlan *plan, const BalGuard *guard,
                              MgrBalancerHost *src, MgrBalancerHost *dst,
                              const MgrBalancerVm *v, double cpu_after)
@@ -483,9 +490,7 @@ static gboolean bal_guard_ok(BalPlan *plan, const BalGuard *guard,
     }
     switch (p->policy) {
     case MGR_BALANCER_VM_EVENLY_DISTRIBUTED:
-        /* never leave the destination with more than the source */
-        return (gint64)dst->load->vm_count + 1 <=
-               (gint64)src->load->vm_count - 1;
+        return bal_count_stays_below(src, dst);
     case MGR_BALANCER_EVENLY_DISTRIBUTED:
     case MGR_BALANCER_POWER_SAVING:
         /* the destination stays under: it cannot be the next to shed */
@@ -588,7 +593,7 @@ static MgrBalancerHost *bal_destination(BalPlan *plan, const BalGuard *guard,
         /* by VM count, fewest first: no host after this one passes either */
         if (plan->p->policy == MGR_BALANCER_VM_EVENLY_DISTRIBUTED &&
             guard->preference == BAL_FEWEST_VMS &&
-            (gint64)h->load->vm_count + 1 > (gint64)src->load->vm_count - 1) {
+            !bal_count_stays_below(src, h)) {
             break;
         }
         if (h != src && bal_guard_ok(plan, guard, src, h, v, after) &&
