@@ -472,8 +472,9 @@ void mgr_power_run_async(const char *const *argv, guint timeout_s,
     mgr_power_read(task);
     g_subprocess_wait_async(subprocess, run->io_cancel, mgr_power_waited,
                             g_object_ref(task));
+    /* not _seconds(): GLib may fire those up to a second early */
     run->timeout_source =
-        g_timeout_source_new_seconds(MIN(timeout_s, G_MAXUINT / 1000));
+        g_timeout_source_new(MIN(timeout_s, G_MAXUINT / 1000) * 1000);
     g_source_set_callback(run->timeout_source, mgr_power_timed_out,
                           g_object_ref(task), g_object_unref);
     g_source_attach(run->timeout_source, g_task_get_context(task));
