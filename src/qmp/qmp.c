@@ -19,6 +19,11 @@
 
 #include <string.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gio/gunixfdmessage.h>
 #include <gio/gunixsocketaddress.h>
 
 #define QMP_READ_CHUNK 4096
@@ -90,6 +95,7 @@ typedef struct {
     GTask *task;
     GSource *timer;
     GSource *cancel_source;
+    int fd; /* passed along with the command (SCM_RIGHTS), or -1 */
 } QmpPending;
 
 struct _QmpClient {
@@ -112,6 +118,7 @@ struct _QmpClient {
      */
     GBytes *out_next;
     guint64 out_next_id;
+    int out_next_fd; /* unowned: its QmpPending holds it */
 
     guint64 next_id;
     GHashTable *pending; /* id -> QmpPending, queued or on the wire */
@@ -217,6 +224,9 @@ static void qmp_pending_free(QmpPending *p)
         g_clear_object(&p->task);
         g_bytes_unref(p->line);
         g_free(p->command);
+        if (p->fd >= 0) {
+            close(p->fd);
+        }
         g_free(p);
     }
 }
@@ -293,6 +303,7 @@ static QmpPending *qmp_client_add_pending(QmpClient *self, const char *command,
     GCancellable *cancellable = g_task_get_cancellable(task);
 
     p->client = self;
+    p->fd = -1;
     p->id = self->next_id++;
     p->command = g_strdup(command);
     p->line = qmp_command_line(command, arguments, p->id);
@@ -327,7 +338,7 @@ static QmpPending *qmp_client_take_pending(QmpClient *self, QmpPending *p)
     return p;
 }
 
-static void qmp_client_write(QmpClient *self, GBytes *line, guint64 id);
+static void qmp_client_write(QmpClient *self, GBytes *line, guint64 id, int fd);
 
 static void qmp_client_write_cb(GObject *source, GAsyncResult *result,
                                 gpointer data)
@@ -353,24 +364,66 @@ static void qmp_client_write_cb(GObject *source, GAsyncResult *result,
     }
     next = g_steal_pointer(&self->out_next);
     if (next) {
-        qmp_client_write(self, next, self->out_next_id);
+        qmp_client_write(self, next, self->out_next_id, self->out_next_fd);
     }
 }
 
-static void qmp_client_write(QmpClient *self, GBytes *line, guint64 id)
+/*
+ * The start of @line goes out with @fd attached, as QEMU's getfd and
+ * add-fd expect; returns how many bytes went, or -1 with the client failed.
+ * Nothing else is being written then, and a command line is far smaller
+ * than the socket's buffer, so the non-blocking send does not come short
+ * for want of room.
+ */
+static gssize qmp_client_send_fd(QmpClient *self, GBytes *line, int fd)
+{
+    GSocket *socket = g_socket_connection_get_socket(self->io->conn);
+    g_autoptr(GSocketControlMessage) msg = g_unix_fd_message_new();
+    GSocketControlMessage *msgs[] = {msg};
+    GOutputVector vec;
+    g_autoptr(GError) err = NULL;
+    gssize sent;
+
+    vec.buffer = g_bytes_get_data(line, NULL);
+    vec.size = g_bytes_get_size(line);
+    if (!g_unix_fd_message_append_fd(G_UNIX_FD_MESSAGE(msg), fd, &err)) {
+        sent = -1;
+    } else {
+        sent = g_socket_send_message(socket, NULL, &vec, 1, msgs, 1,
+                                     G_SOCKET_MSG_NONE, NULL, &err);
+    }
+    if (sent < 0) {
+        qmp_client_fail(self, g_error_new(QMP_ERROR, QMP_ERROR_DISCONNECTED,
+                                          "QMP write (with a file "
+                                          "descriptor) failed: %s",
+                                          err->message));
+    }
+    return sent;
+}
+
+static void qmp_client_write(QmpClient *self, GBytes *line, guint64 id, int fd)
 {
     QmpWrite *w;
     GOutputStream *out;
+    gssize sent = 0;
 
     if (self->writing) {
         g_assert(self->out_next == NULL);
         self->out_next = g_bytes_ref(line);
         self->out_next_id = id;
+        self->out_next_fd = fd;
         return;
+    }
+    if (fd >= 0) {
+        sent = qmp_client_send_fd(self, line, fd);
+        if (sent < 0) {
+            return;
+        }
     }
     w = g_new0(QmpWrite, 1);
     w->io = qmp_io_ref(self->io);
-    w->line = g_bytes_ref(line);
+    w->line = g_bytes_new_from_bytes(line, (gsize)sent,
+                                     g_bytes_get_size(line) - (gsize)sent);
     out = g_io_stream_get_output_stream(G_IO_STREAM(self->io->conn));
     self->writing = TRUE;
     g_main_context_push_thread_default(self->context);
@@ -387,7 +440,7 @@ static void qmp_client_send(QmpClient *self, QmpPending *p)
     p->timer = g_timeout_source_new(p->timeout_ms);
     g_source_set_callback(p->timer, qmp_pending_timeout_cb, p, NULL);
     g_source_attach(p->timer, self->context);
-    qmp_client_write(self, p->line, p->id);
+    qmp_client_write(self, p->line, p->id, p->fd);
 }
 
 static void qmp_client_pump(QmpClient *self)
@@ -431,6 +484,7 @@ static void qmp_client_abandon(QmpClient *self, QmpPending *p, GError *error)
         if (self->out_next && self->out_next_id == p->id) {
             /* never reached QEMU, so no reply will come */
             g_clear_pointer(&self->out_next, g_bytes_unref);
+            self->out_next_fd = -1;
         } else {
             if (self->abandoned->len >= QMP_MAX_ABANDONED) {
                 g_array_remove_index(self->abandoned, 0);
@@ -881,15 +935,14 @@ gboolean qmp_client_connect_finish(QmpClient *self, GAsyncResult *result,
     return g_task_propagate_boolean(G_TASK(result), error);
 }
 
-void qmp_client_execute_async(QmpClient *self, const char *command,
-                              JsonObject *arguments, guint timeout_ms,
-                              GCancellable *cancellable,
-                              GAsyncReadyCallback callback, gpointer user_data)
+static void qmp_client_execute(QmpClient *self, const char *command,
+                               JsonObject *arguments, int fd, guint timeout_ms,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
 {
     g_autoptr(GTask) task = NULL;
-
-    g_return_if_fail(QMP_IS_CLIENT(self));
-    g_return_if_fail(command != NULL);
+    QmpPending *p;
+    int copy = -1;
 
     task = g_task_new(self, cancellable, callback, user_data);
     g_task_set_source_tag(task, qmp_client_execute_async);
@@ -912,10 +965,43 @@ void qmp_client_execute_async(QmpClient *self, const char *command,
                                 command, self->queue.length);
         return;
     }
-    g_queue_push_tail(
-        &self->queue,
-        qmp_client_add_pending(self, command, arguments, timeout_ms, task));
+    if (fd >= 0 && (copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        g_task_return_new_error(task, G_IO_ERROR, g_io_error_from_errno(errno),
+                                "cannot pass a file descriptor to QEMU: %s",
+                                g_strerror(errno));
+        return;
+    }
+    p = qmp_client_add_pending(self, command, arguments, timeout_ms, task);
+    p->fd = copy;
+    g_queue_push_tail(&self->queue, p);
     qmp_client_pump(self);
+}
+
+void qmp_client_execute_async(QmpClient *self, const char *command,
+                              JsonObject *arguments, guint timeout_ms,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_return_if_fail(QMP_IS_CLIENT(self));
+    g_return_if_fail(command != NULL);
+
+    qmp_client_execute(self, command, arguments, -1, timeout_ms, cancellable,
+                       callback, user_data);
+}
+
+void qmp_client_execute_with_fd_async(QmpClient *self, const char *command,
+                                      JsonObject *arguments, int fd,
+                                      guint timeout_ms,
+                                      GCancellable *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer user_data)
+{
+    g_return_if_fail(QMP_IS_CLIENT(self));
+    g_return_if_fail(command != NULL);
+    g_return_if_fail(fd >= 0);
+
+    qmp_client_execute(self, command, arguments, fd, timeout_ms, cancellable,
+                       callback, user_data);
 }
 
 JsonNode *qmp_client_execute_finish(QmpClient *self, GAsyncResult *result,
@@ -1034,5 +1120,6 @@ static void qmp_client_init(QmpClient *self)
     self->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                           (GDestroyNotify)qmp_pending_free);
     g_queue_init(&self->queue);
+    self->out_next_fd = -1;
     self->abandoned = g_array_new(FALSE, FALSE, sizeof(guint64));
 }

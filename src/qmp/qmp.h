@@ -95,6 +95,17 @@ void qmp_client_execute_async(QmpClient *client, const char *command,
                               JsonObject *arguments, guint timeout_ms,
                               GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data);
+/*
+ * The same, with a copy of @fd passed along (SCM_RIGHTS), for QEMU's
+ * "getfd" and "add-fd"; the caller keeps @fd.  Finish with
+ * qmp_client_execute_finish().
+ */
+void qmp_client_execute_with_fd_async(QmpClient *client, const char *command,
+                                      JsonObject *arguments, int fd,
+                                      guint timeout_ms,
+                                      GCancellable *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer user_data);
 JsonNode *qmp_client_execute_finish(QmpClient *client, GAsyncResult *result,
                                     GError **error);
 

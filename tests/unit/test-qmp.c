@@ -6,6 +6,11 @@
  * than hanging the suite.
  */
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include "fakeqmp.h"
 #include "qmp/qmp.h"
@@ -786,6 +791,144 @@ static void add(const char *path, gconstpointer data,
     g_test_add(path, Fixture, data, fx_setup, func, fx_teardown);
 }
 
+/* ---- passing a file descriptor ---- */
+
+/*
+ * The fake server reads with plain streams, which drop SCM_RIGHTS: this
+ * one is a blocking POSIX server on a thread, answering every line.
+ */
+typedef struct {
+    int listen_fd;
+    char *lines; /* every line received, joined */
+    int fd;      /* the descriptor that came along, or -1 */
+} FdServer;
+
+static gboolean fd_server_reply(int conn, const char *line)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autofree char *reply = NULL;
+    gint64 id;
+
+    g_assert_true(json_parser_load_from_data(parser, line, -1, NULL));
+    id = json_object_get_int_member(
+        json_node_get_object(json_parser_get_root(parser)), "id");
+    reply = g_strdup_printf(
+        "{\"return\": {}, \"id\": %" G_GINT64_FORMAT "}\r\n", id);
+    return write(conn, reply, strlen(reply)) == (ssize_t)strlen(reply);
+}
+
+static gpointer fd_server_thread(gpointer data)
+{
+    FdServer *srv = data;
+    const char *greeting = FAKE_QMP_GREETING "\r\n";
+    GString *lines = g_string_new(NULL);
+    GString *line = g_string_new(NULL);
+    int conn = accept(srv->listen_fd, NULL, NULL);
+    guint answered = 0;
+
+    g_assert_cmpint(conn, >=, 0);
+    g_assert_true(write(conn, greeting, strlen(greeting)) ==
+                  (ssize_t)strlen(greeting));
+    /* qmp_capabilities, then the command with the descriptor */
+    while (answered < 2) {
+        char buf[256];
+        char control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {buf, sizeof(buf)};
+        struct msghdr msg = {0};
+        struct cmsghdr *cmsg;
+        ssize_t n;
+
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        n = recvmsg(conn, &msg, 0);
+        g_assert_cmpint(n, >, 0);
+        for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+            if (cmsg->cmsg_level == SOL_SOCKET &&
+                cmsg->cmsg_type == SCM_RIGHTS) {
+                memcpy(&srv->fd, CMSG_DATA(cmsg), sizeof(int));
+            }
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] != '\n') {
+                g_string_append_c(line, buf[i]);
+                continue;
+            }
+            g_string_append(lines, line->str);
+            g_assert_true(fd_server_reply(conn, line->str));
+            g_string_truncate(line, 0);
+            answered++;
+        }
+    }
+    close(conn);
+    g_string_free(line, TRUE);
+    srv->lines = g_string_free(lines, FALSE);
+    return NULL;
+}
+
+static void fd_cmd_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    CmdResult *r = data;
+
+    r->done = TRUE;
+    r->ret = qmp_client_execute_finish(QMP_CLIENT(source), result, &r->error);
+    fx_done(r->fx);
+}
+
+static void test_pass_fd(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *dir = g_dir_make_tmp("qmpfd-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "qmp.sock", NULL);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    FdServer srv = {.fd = -1};
+    g_autoptr(JsonObject) args = json_object_new();
+    GThread *thread;
+    CmdResult *r;
+    int pipefd[2];
+    char got[8] = {0};
+
+    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
+    srv.listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    g_assert_cmpint(bind(srv.listen_fd, (struct sockaddr *)&addr, sizeof(addr)),
+                    ==, 0);
+    g_assert_cmpint(listen(srv.listen_fd, 1), ==, 0);
+    thread = g_thread_new("fd-server", fd_server_thread, &srv);
+    g_assert_cmpint(pipe(pipefd), ==, 0);
+
+    fx->client = qmp_client_new(0);
+    r = fx_result_new(fx, "connect");
+    fx->outstanding++;
+    qmp_client_connect_async(fx->client, path, 0, NULL, connect_cb, r);
+    fx_wait(fx);
+    g_assert_no_error(r->error);
+
+    json_object_set_string_member(args, "fdname", "migration");
+    r = fx_result_new(fx, "getfd");
+    fx->outstanding++;
+    qmp_client_execute_with_fd_async(fx->client, "getfd", args, pipefd[1], 0,
+                                     NULL, fd_cmd_cb, r);
+    /* the caller keeps its own: closing it now must not matter */
+    close(pipefd[1]);
+    fx_wait(fx);
+    g_assert_no_error(r->error);
+    g_thread_join(thread);
+
+    g_assert_nonnull(strstr(srv.lines, "\"execute\":\"getfd\""));
+    g_assert_nonnull(strstr(srv.lines, "\"fdname\":\"migration\""));
+    /* the server's copy is the write end of our pipe */
+    g_assert_cmpint(srv.fd, >=, 0);
+    g_assert_cmpint(write(srv.fd, "hi", 2), ==, 2);
+    close(srv.fd);
+    g_assert_cmpint(read(pipefd[0], got, sizeof(got)), ==, 2);
+    g_assert_cmpstr(got, ==, "hi");
+    close(pipefd[0]);
+    close(srv.listen_fd);
+    g_unlink(path);
+    g_rmdir(dir);
+    g_free(srv.lines);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -815,5 +958,6 @@ int main(int argc, char **argv)
     add("/qmp/bad-greeting", NULL, test_bad_greeting);
     add("/qmp/close-in-event", NULL, test_close_in_event);
     add("/qmp/unref-in-callback", NULL, test_unref_in_callback);
+    add("/qmp/pass-fd", NULL, test_pass_fd);
     return g_test_run();
 }
