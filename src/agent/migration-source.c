@@ -4,6 +4,7 @@
  * migration.h for the protocol and the ownership rules.
  */
 #include "agent/hooks.h"
+#include "agent/migration-channel.h"
 #include "agent/migration.h"
 #include "agent/vm.h"
 #include "common/error.h"
@@ -819,31 +820,84 @@ static void agent_source_on_migrate(GObject *source, GAsyncResult *result,
     }
 }
 
+/* Between two steps of the start: a cancel ends the migration here. */
+static gboolean agent_source_cancelled(AgentMigration *mig)
+{
+    if (!mig->cancel_requested) {
+        return FALSE;
+    }
+    agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
+                                       "migration cancelled by request"));
+    return TRUE;
+}
+
+static void agent_source_on_getfd(GObject *source, GAsyncResult *result,
+                                  gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    GError *error = NULL;
+    g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
+    g_autoptr(JsonObject) args = json_object_new();
+
+    if (node == NULL) {
+        agent_source_fail(mig, error);
+        return;
+    }
+    if (agent_source_cancelled(mig)) {
+        return;
+    }
+    json_object_set_string_member(args, "uri",
+                                  "fd:" AGENT_MIGRATION_CHANNEL_FDNAME);
+    agent_source_qmp(mig, "migrate", args, agent_source_on_migrate,
+                     agent_migration_ref(mig));
+}
+
+/* Connected: QEMU gets its own copy, ours closes when we let go. */
+static void agent_source_on_channel(GObject *source, GAsyncResult *result,
+                                    gpointer user_data)
+{
+    g_autoptr(AgentMigration) mig = user_data;
+    GError *error = NULL;
+    g_autoptr(GSocketConnection) conn =
+        agent_migration_channel_connect_finish(result, &error);
+    g_autoptr(JsonObject) args = json_object_new();
+    AgentVm *vm = agent_source_vm(mig);
+
+    if (conn == NULL) {
+        agent_source_fail(mig, error);
+        return;
+    }
+    if (vm == NULL) {
+        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_MIGRATION,
+                                           "VM %s is no longer on this host",
+                                           mig->vm_name));
+        return;
+    }
+    json_object_set_string_member(args, "fdname",
+                                  AGENT_MIGRATION_CHANNEL_FDNAME);
+    agent_vm_qmp_with_fd_async(
+        vm, "getfd", args,
+        g_socket_get_fd(g_socket_connection_get_socket(conn)), 0,
+        agent_source_on_getfd, agent_migration_ref(mig));
+}
+
 static void agent_source_on_parameters(GObject *source, GAsyncResult *result,
                                        gpointer user_data)
 {
     g_autoptr(AgentMigration) mig = user_data;
     GError *error = NULL;
     g_autoptr(JsonNode) node = agent_source_qmp_finish(result, &error);
-    g_autoptr(JsonObject) args = json_object_new();
-    g_autofree char *uri = NULL;
 
     if (node == NULL) {
         agent_source_fail(mig, error);
         return;
     }
-    if (mig->cancel_requested) {
-        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
-                                           "migration cancelled by "
-                                           "request"));
+    if (agent_source_cancelled(mig)) {
         return;
     }
-    uri = strchr(mig->address, ':')
-              ? g_strdup_printf("tcp:[%s]:%u", mig->address, mig->port)
-              : g_strdup_printf("tcp:%s:%u", mig->address, mig->port);
-    json_object_set_string_member(args, "uri", uri);
-    agent_source_qmp(mig, "migrate", args, agent_source_on_migrate,
-                     agent_migration_ref(mig));
+    agent_migration_channel_connect_async(
+        mig->address, mig->port, mig->cancellable, agent_source_on_channel,
+        agent_migration_ref(mig));
 }
 
 static void agent_source_on_capabilities(GObject *source, GAsyncResult *result,
@@ -911,11 +965,8 @@ static void agent_source_on_before_hooks(GObject *source, GAsyncResult *result,
         agent_source_fail(mig, error);
         return;
     }
-    if (mig->cancel_requested) {
+    if (agent_source_cancelled(mig)) {
         json_array_unref(caps);
-        agent_source_fail(mig, g_error_new(DRV_ERROR, DRV_ERROR_CANCELLED,
-                                           "migration cancelled by "
-                                           "request"));
         return;
     }
     initial = agent_controller_initial(mig->controller);

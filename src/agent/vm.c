@@ -903,9 +903,10 @@ static void agent_vm_on_qmp_done(GObject *source, GAsyncResult *result,
     g_task_return_pointer(task, node, (GDestroyNotify)json_node_unref);
 }
 
-void agent_vm_qmp_async(AgentVm *vm, const char *command, JsonObject *arguments,
-                        guint timeout_ms, GAsyncReadyCallback callback,
-                        gpointer user_data)
+void agent_vm_qmp_with_fd_async(AgentVm *vm, const char *command,
+                                JsonObject *arguments, int fd, guint timeout_ms,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data)
 {
     GTask *task = g_task_new(NULL, NULL, callback, user_data);
 
@@ -917,8 +918,22 @@ void agent_vm_qmp_async(AgentVm *vm, const char *command, JsonObject *arguments,
         g_object_unref(task);
         return;
     }
-    qmp_client_execute_async(vm->qmp, command, arguments, timeout_ms, NULL,
-                             agent_vm_on_qmp_done, task);
+    if (fd >= 0) {
+        qmp_client_execute_with_fd_async(vm->qmp, command, arguments, fd,
+                                         timeout_ms, NULL, agent_vm_on_qmp_done,
+                                         task);
+    } else {
+        qmp_client_execute_async(vm->qmp, command, arguments, timeout_ms, NULL,
+                                 agent_vm_on_qmp_done, task);
+    }
+}
+
+void agent_vm_qmp_async(AgentVm *vm, const char *command, JsonObject *arguments,
+                        guint timeout_ms, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+    agent_vm_qmp_with_fd_async(vm, command, arguments, -1, timeout_ms, callback,
+                               user_data);
 }
 
 JsonNode *agent_vm_qmp_finish(AgentVm *vm, GAsyncResult *result, GError **error)

@@ -115,7 +115,14 @@ void agent_vm_remove(AgentVm *vm);
 void agent_vm_set_state(AgentVm *vm, AgentVmState state, const char *reason);
 gboolean agent_vm_save(AgentVm *vm, GError **error);
 
-/* Run a QMP command on the VM's QEMU; DRV_ERROR_CONFLICT when not attached. */
+/*
+ * Run a QMP command on the VM's QEMU; DRV_ERROR_CONFLICT when not attached.
+ * With @fd >= 0, a copy of it goes along (QEMU's getfd).
+ */
+void agent_vm_qmp_with_fd_async(AgentVm *vm, const char *command,
+                                JsonObject *arguments, int fd, guint timeout_ms,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data);
 void agent_vm_qmp_async(AgentVm *vm, const char *command, JsonObject *arguments,
                         guint timeout_ms, GAsyncReadyCallback callback,
                         gpointer user_data);
