@@ -17,6 +17,7 @@ struct _AgentAdaptive {
     guint64 last_boundary_remaining;
     gboolean postcopy;
     gboolean throttling;
+    gboolean compressing;
     gboolean lengthened;
     gboolean paused;
     JsonObject *prediction;
@@ -36,8 +37,8 @@ AgentAdaptive *agent_adaptive_new(const AgentPolicy *policy,
         (guint)MAX(5.0, ad->target_ms - DRV_PREDICT_FIXED_PAUSE_MS);
     initial->downtime_ms = ad->qemu_downtime_ms;
     initial->bandwidth_mbps = 0;
-    /* re-sent pages go as deltas; a throttle waits for the need */
-    initial->compression = AGENT_CAP_ON;
+    /* XBZRLE and a throttle wait for the need */
+    initial->compression = AGENT_CAP_STANDBY;
     initial->auto_converge = AGENT_CAP_STANDBY;
     return ad;
 }
@@ -82,17 +83,39 @@ static void agent_adaptive_predict(AgentAdaptive *ad,
                                p->elapsed_ms + (gint64)pred.total_ms);
 }
 
+/*
+ * What the link carries, in bytes/s.  QEMU's "mbps" covers only its last
+ * rate period, and at a pass boundary that period can be one spent
+ * synchronising the dirty bitmap, with next to nothing sent: the average
+ * since the start is the floor, and a granted cap the ceiling.
+ */
+double agent_adaptive_link_bps(const AgentControllerContext *ctx,
+                               const AgentMigrationProgress *p)
+{
+    double last = p->throughput_mbps * 1e6 / 8.0;
+    double average = p->elapsed_ms > 0 ? (double)p->transferred_bytes * 1000.0 /
+                                             (double)p->elapsed_ms
+                                       : 0.0;
+    double link = MAX(last, average);
+
+    if (ctx->cap_mbps > 0) {
+        link = MIN(link, ctx->cap_mbps * 1e6 / 8.0);
+    }
+    return link;
+}
+
 /* At the start of each pass: does pre-copy converge as it is? */
 static void agent_adaptive_boundary(AgentAdaptive *ad,
                                     const AgentMigrationProgress *p,
                                     GPtrArray *out)
 {
-    double link_bps = p->throughput_mbps * 1e6 / 8.0;
+    double link_bps = agent_adaptive_link_bps(&ad->ctx, p);
     double dirty_bps = (double)p->dirty_rate_bps;
     double page = (double)MAX(p->page_size, 1);
     double sent_pps = (double)p->pages_per_second;
     double dirty_pps = dirty_bps / page;
     double ratio;
+    gboolean converging;
     double fits = ad->qemu_downtime_ms / 1000.0 * link_bps;
     gboolean shrinking = ad->last_boundary_remaining == 0 ||
                          p->remaining_bytes < ad->last_boundary_remaining *
@@ -108,17 +131,36 @@ static void agent_adaptive_boundary(AgentAdaptive *ad,
         agent_adaptive_predict(ad, p, link_bps, dirty_bps);
     }
     ad->last_boundary_remaining = p->remaining_bytes;
-    if (p->remaining_bytes <= fits * 2 ||
-        (ratio < AGENT_ADAPTIVE_CONVERGE_RATIO && shrinking)) {
+    if (p->remaining_bytes <= fits * 2) {
         return;
     }
-    if (ad->ctx.post_copy_allowed && !ad->postcopy) {
+    converging = ratio < AGENT_ADAPTIVE_CONVERGE_RATIO && shrinking;
+    if (!converging && ad->ctx.post_copy_allowed && !ad->postcopy) {
         ad->postcopy = TRUE;
         agent_action_add(out, AGENT_ACTION_POSTCOPY, 0,
                          g_strdup_printf("the guest dirties %.0f pages/s "
                                          "against %.0f sent: pre-copy "
                                          "cannot converge",
                                          dirty_pps, sent_pps));
+        return;
+    }
+    /*
+     * Only now, with more left than the pause can take: XBZRLE from the
+     * start costs a small hot set more in the stop-copy (every page
+     * delta-encoded while the guest waits) than it saves in the passes.
+     * The cache starts empty, so the deltas begin a pass later.
+     */
+    if (!ad->compressing && !ad->postcopy) {
+        ad->compressing = TRUE;
+        agent_action_add(
+            out, AGENT_ACTION_COMPRESSION, 0,
+            g_strdup_printf("%.1f MiB left at pass %" G_GUINT64_FORMAT
+                            ", %.1f MiB fit the pause: "
+                            "re-sent pages go as deltas",
+                            p->remaining_bytes / 1048576.0, p->pass,
+                            fits / 1048576.0));
+    }
+    if (converging) {
         return;
     }
     if (!ad->ctx.post_copy_allowed && !ad->throttling) {

@@ -1,12 +1,14 @@
 /*
  * drover's adaptive convergence controller (docs/policies.md).
  *
- * It starts at full bandwidth with a low downtime target, XBZRLE on, and
+ * It starts at full bandwidth with a low downtime target, and XBZRLE,
  * throttling and post-copy ready.  From the migration's own figures — the
  * rate pages are sent and dirtied, what each pass leaves — it predicts
  * whether pre-copy converges; when it cannot (the guest dirties about as
  * fast as the link carries), it switches to post-copy where the VM allows
- * it, else lets auto-converge throttle the guest.  Past its time budget it
+ * it, else lets auto-converge throttle the guest; when more is left after
+ * the first pass than the pause can carry, re-sent pages go as XBZRLE
+ * deltas.  Past its time budget it
  * accepts a longer pause, and pauses the guest only as the last resort.
  */
 #pragma once
@@ -30,6 +32,10 @@ void agent_adaptive_free(AgentAdaptive *ad);
 void agent_adaptive_step(AgentAdaptive *ad,
                          const AgentMigrationProgress *progress, guint stalled,
                          GPtrArray *out);
+
+/* The link's rate in bytes/s, judged from a progress sample. */
+double agent_adaptive_link_bps(const AgentControllerContext *ctx,
+                               const AgentMigrationProgress *p);
 
 /* {"strategy", "total_ms", "downtime_ms", ...} once predicted, or NULL. */
 JsonObject *agent_adaptive_prediction(AgentAdaptive *ad);

@@ -3,6 +3,7 @@
  * schedule controller and the adaptive controller, fed with progress
  * samples shaped like QEMU 7.2's query-migrate; and the predictor.
  */
+#include "agent/adaptive.h"
 #include "agent/policy.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -357,7 +358,8 @@ static void test_adaptive_start(void)
 
     /* room for the hand-over within the 50 ms the guest may see */
     g_assert_cmpuint(initial->downtime_ms, ==, 35);
-    g_assert_cmpint(initial->compression, ==, AGENT_CAP_ON);
+    /* XBZRLE waits for the need, like the throttle */
+    g_assert_cmpint(initial->compression, ==, AGENT_CAP_STANDBY);
     g_assert_cmpint(initial->auto_converge, ==, AGENT_CAP_STANDBY);
     g_assert_cmpuint(initial->bandwidth_mbps, ==, 0);
 }
@@ -375,7 +377,8 @@ static void test_adaptive_converging(void)
     JsonObject *prediction = agent_controller_prediction(ctrl);
 
     g_assert_cmpstr(a1, ==, "");
-    g_assert_cmpstr(a2, ==, "");
+    /* 14 MiB left, 4.2 MiB fit a 35 ms pause at 1 Gbit/s: deltas, once */
+    g_assert_cmpstr(a2, ==, "compression=0");
     g_assert_cmpstr(a3, ==, "");
     g_assert_nonnull(prediction);
     g_assert_cmpstr(drv_json_string_or(prediction, "strategy", ""), ==,
@@ -417,7 +420,7 @@ static void test_adaptive_no_postcopy(void)
     g_free(adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250));
     a2 = adaptive_boundary(ctrl, &p, 2, 64, 40000, 30000, 2000);
     /* throttle as hard as the ratio says: 1 - 0.6 / (4/3) = 55% */
-    g_assert_cmpstr(a2, ==, "auto_converge=55");
+    g_assert_cmpstr(a2, ==, "compression=0 auto_converge=55");
     /* then, past the budget: a longer pause; past 1.5x: pause */
     for (gint64 ms = 3000; ms <= 32000; ms += 1000) {
         g_autofree char *acts = NULL;
@@ -432,6 +435,61 @@ static void test_adaptive_no_postcopy(void)
     text = g_string_free(later, FALSE);
     g_assert_cmpstr(text, ==, "21000:downtime_ms=910;31000:pause=0;");
     g_assert_null(strstr(text, "post_copy"));
+}
+
+/* A small hot set that fits the pause: no XBZRLE, no action at all. */
+static void test_adaptive_small_hot_set(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, TRUE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    g_autofree char *a1 = adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250);
+    g_autofree char *a2 = adaptive_boundary(ctrl, &p, 2, 6, 2000, 30000, 1900);
+    g_autofree char *a3 = adaptive_boundary(ctrl, &p, 3, 3, 2000, 30000, 2000);
+
+    g_assert_cmpstr(a1, ==, "");
+    g_assert_cmpstr(a2, ==, "");
+    g_assert_cmpstr(a3, ==, "");
+}
+
+/*
+ * QEMU's last-period mbps can be near zero at a pass boundary (a period
+ * spent syncing the bitmap): the link is then judged from the average, and
+ * a 2 s migration is not predicted to take minutes (seen in the demo).
+ */
+static void test_adaptive_link_rate(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, TRUE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    AgentControllerContext capped = {.cap_mbps = 500};
+    g_autofree char *a1 = NULL;
+    g_autofree char *a2 = NULL;
+    JsonObject *prediction;
+
+    sample(&p, "active", 200, 1, 250);
+    p.throughput_mbps = 0.3;
+    p.transferred_bytes = (guint64)(190 * MIB);
+    p.elapsed_ms = 1600;
+    /* 190 MiB in 1.6 s: about 1 Gbit/s, whatever the last period said */
+    g_assert_cmpfloat(agent_adaptive_link_bps(&capped, &p), ==, 500e6 / 8);
+    capped.cap_mbps = 0;
+    g_assert_cmpfloat_with_epsilon(agent_adaptive_link_bps(&capped, &p),
+                                   190 * MIB / 1.6, 1);
+    p.throughput_mbps = 2000;
+    g_assert_cmpfloat(agent_adaptive_link_bps(&capped, &p), ==, 250e6);
+
+    a1 = adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250);
+    sample(&p, "active", 3, 2, 1600);
+    p.throughput_mbps = 0.3;
+    p.transferred_bytes = (guint64)(190 * MIB);
+    a2 = step(ctrl, &p);
+    prediction = agent_controller_prediction(ctrl);
+    g_assert_nonnull(prediction);
+    g_assert_cmpint(drv_json_int_or(prediction, "total_ms", 0), <, 3000);
+    g_assert_cmpstr(a2, ==, "");
 }
 
 /* ---- predictor ---- */
@@ -498,6 +556,9 @@ int main(int argc, char **argv)
                     test_timeout_and_idle_states);
     g_test_add_func("/policy/adaptive-start", test_adaptive_start);
     g_test_add_func("/policy/adaptive-converging", test_adaptive_converging);
+    g_test_add_func("/policy/adaptive-small-hot-set",
+                    test_adaptive_small_hot_set);
+    g_test_add_func("/policy/adaptive-link-rate", test_adaptive_link_rate);
     g_test_add_func("/policy/adaptive-postcopy", test_adaptive_postcopy);
     g_test_add_func("/policy/adaptive-no-postcopy", test_adaptive_no_postcopy);
     g_test_add_func("/policy/predict", test_predict);
