@@ -113,6 +113,14 @@ def policy_for(name):
     raise KeyError(name)
 
 
+def stream_tuning(name):
+    """Whether drover tunes the migration socket (docs/agent.md, "The
+    migration stream").  Neither libvirt (hence virsh and Nova) nor Proxmox
+    VE limits the socket's unsent data, so their emulations go over QEMU's
+    own "tcp:" socket; drover's policies get drover's stream."""
+    return name not in EMULATED
+
+
 def describe(name):
     p = policy_for(name)
     return p if isinstance(p, str) else p["name"] + " (schedule)"

@@ -412,7 +412,8 @@ class Bench:
         rec["t_ready_us"] = ready[0]
         time.sleep(2.0)
         body = {"destination": b.url, "policy": rec["policy_sent"],
-                "post_copy": True, "timeout_s": self.ctx["timeout_s"]}
+                "post_copy": True, "timeout_s": self.ctx["timeout_s"],
+                "stream_tuning": ctl.stream_tuning(rec["controller"])}
         rec["t_request_us"] = int(time.time() * 1e6)
         try:
             mig = a.post("/v1/vms/%s/migrate" % vm_id, body, timeout=120)

@@ -35,6 +35,7 @@ gboolean agent_migration_params_parse(JsonObject *request,
     gint64 after = 0;
     gint64 timeout = 0;
     gboolean post_copy = FALSE;
+    gboolean tuning = TRUE;
 
     if (!drv_json_get_int(request, "migrate", "downtime_ms", FALSE, 1, 60000,
                           &downtime, error) ||
@@ -49,7 +50,9 @@ gboolean agent_migration_params_parse(JsonObject *request,
         !drv_json_get_int(request, "migrate", "post_copy_after_passes", FALSE,
                           1, 1000, &after, error) ||
         !drv_json_get_int(request, "migrate", "timeout_s", FALSE, 10, 86400,
-                          &timeout, error)) {
+                          &timeout, error) ||
+        !drv_json_get_bool(request, "migrate", "stream_tuning", FALSE, &tuning,
+                           error)) {
         return FALSE;
     }
     if (after > 0 && !post_copy) {
@@ -63,6 +66,7 @@ gboolean agent_migration_params_parse(JsonObject *request,
     params->post_copy = post_copy;
     params->post_copy_after_passes = (guint)after;
     params->timeout_s = (guint)timeout;
+    params->plain_stream = !tuning;
     return TRUE;
 }
 
@@ -101,6 +105,7 @@ void agent_migration_params_to_json(const AgentMigrationParams *params,
     json_object_set_int_member(out, "post_copy_after_passes",
                                params->post_copy_after_passes);
     json_object_set_int_member(out, "timeout_s", params->timeout_s);
+    json_object_set_boolean_member(out, "stream_tuning", !params->plain_stream);
 }
 
 void agent_migration_params_from_json(JsonObject *obj,
@@ -115,6 +120,7 @@ void agent_migration_params_from_json(JsonObject *obj,
     params->post_copy_after_passes =
         (guint)drv_json_int_or(obj, "post_copy_after_passes", 0);
     params->timeout_s = (guint)drv_json_int_or(obj, "timeout_s", 0);
+    params->plain_stream = !drv_json_bool_or(obj, "stream_tuning", TRUE);
 }
 
 void agent_migration_progress_clear(AgentMigrationProgress *progress)

@@ -20,6 +20,7 @@ typedef struct {
     gboolean post_copy;           /* allowed: capability on both ends */
     guint post_copy_after_passes; /* 0: as the policy decides */
     guint timeout_s;              /* 0: the host's migration_timeout_s */
+    gboolean plain_stream;        /* QEMU's own "tcp:" socket, untuned */
 } AgentMigrationParams;
 
 void agent_migration_params_clear(AgentMigrationParams *params);

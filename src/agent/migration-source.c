@@ -1205,10 +1205,17 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
                                  gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
-    static const char *const known[] = {
-        "destination",   "policy",      "downtime_ms", "bandwidth_mbps",
-        "auto_converge", "compression", "post_copy",   "post_copy_after_passes",
-        "timeout_s",     NULL};
+    static const char *const known[] = {"destination",
+                                        "policy",
+                                        "downtime_ms",
+                                        "bandwidth_mbps",
+                                        "auto_converge",
+                                        "compression",
+                                        "post_copy",
+                                        "post_copy_after_passes",
+                                        "timeout_s",
+                                        "stream_tuning",
+                                        NULL};
     g_auto(AgentMigrationParams) params = {0};
     GError *error = NULL;
     const char *destination = NULL;

@@ -255,3 +255,18 @@ def test_compressed_migration(two_hosts):
     assert done["result"]["xbzrle_pages"] > 0
     assert_runs_only_on(vm_id, h2, h1)
     assert_guest_healthy(h2, vm_id, checks=1)
+
+
+def test_plain_stream_migration(two_hosts):
+    # "stream_tuning": false leaves the stream to QEMU's own "tcp:" socket
+    # (as libvirt and Proxmox do); the default is the agent's tuned socket
+    h1, h2 = two_hosts
+    spec = start_vm(h1, "plain1", "wss=4 rate=20 hb=50")
+    vm_id = spec["id"]
+    done = migrate_ok(h1, h2, vm_id, stream_tuning=False)
+    assert done["parameters"]["stream_tuning"] is False
+    assert_runs_only_on(vm_id, h2, h1)
+    assert_guest_healthy(h2, vm_id, checks=1)
+    done = migrate_ok(h2, h1, vm_id)
+    assert done["parameters"]["stream_tuning"] is True
+    assert_runs_only_on(vm_id, h1, h2)

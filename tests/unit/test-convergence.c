@@ -102,6 +102,8 @@ static void test_params_unset(void)
     g_assert_cmpint(p.auto_converge, ==, DRV_TRISTATE_INHERIT);
     g_assert_cmpint(p.compression, ==, DRV_TRISTATE_INHERIT);
     g_assert_cmpuint(p.downtime_ms, ==, 0);
+    /* drover's tuned stream unless told otherwise */
+    g_assert_false(p.plain_stream);
 }
 
 static void test_params(void)
@@ -110,7 +112,8 @@ static void test_params(void)
     g_autoptr(JsonObject) req = obj(
         "{\"downtime_ms\": 100, \"bandwidth_mbps\": 800, \"auto_converge\": "
         "true, \"compression\": false, \"post_copy\": true, "
-        "\"post_copy_after_passes\": 3, \"timeout_s\": 60}");
+        "\"post_copy_after_passes\": 3, \"timeout_s\": 60, "
+        "\"stream_tuning\": false}");
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonObject) out = json_object_new();
     g_auto(AgentMigrationParams) back = {0};
@@ -123,12 +126,14 @@ static void test_params(void)
     g_assert_cmpint(p.compression, ==, DRV_TRISTATE_FALSE);
     g_assert_true(p.post_copy);
     g_assert_cmpuint(p.post_copy_after_passes, ==, 3);
+    g_assert_true(p.plain_stream);
     /* what is recorded reads back the same */
     agent_migration_params_to_json(&p, out);
     agent_migration_params_from_json(out, &back);
     g_assert_cmpuint(back.downtime_ms, ==, 100);
     g_assert_cmpuint(back.post_copy_after_passes, ==, 3);
     g_assert_cmpint(back.compression, ==, DRV_TRISTATE_FALSE);
+    g_assert_true(back.plain_stream);
 }
 
 static void test_params_refused(void)
@@ -143,6 +148,7 @@ static void test_params_refused(void)
         {"{\"auto_converge\": 1}", "auto_converge"},
         {"{\"post_copy_after_passes\": 2}", "post_copy"},
         {"{\"timeout_s\": 5}", "timeout_s"},
+        {"{\"stream_tuning\": \"no\"}", "stream_tuning"},
     };
 
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
