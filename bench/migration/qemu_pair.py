@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Two bare QEMUs on this host, one migration between them: no agents.
+
+A probe for QEMU's own behaviour, used to separate what QEMU does from what
+drover does (docs/agent.md quotes its figures).  It starts a source QEMU
+with the test guest, lets it run, optionally samples its dirty rate with
+calc-dirty-rate, starts a paused destination with -incoming defer, and
+migrates over loopback TCP with the given capabilities, printing QEMU's
+progress whenever it changes and, at the end, total time, downtime and
+setup time as QEMU reports them.
+
+    bench/migration/qemu_pair.py [--caps events,xbzrle,postcopy-ram]
+        [--sample-pages 4096] [--gap-s 1.5] [--append "wss=8 rate=5 hb=10"]
+        [--prealloc source|destination] [--paused]
+
+Needs a build (DROVER_BUILD_DIR, default ./build) for the test guest.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.environ.get("DROVER_BUILD_DIR", os.path.join(REPO, "build"))
+GUEST = os.path.join(BUILD, "guest", "drover-testguest.elf")
+PORT = 4499
+
+
+class Qmp:
+    def __init__(self, path):
+        for _ in range(200):
+            if os.path.exists(path):
+                break
+            time.sleep(0.05)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.f = self.sock.makefile("rw")
+        self.f.readline()
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, args=None):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.f.write(json.dumps(msg) + "\n")
+        self.f.flush()
+        while True:
+            reply = json.loads(self.f.readline())
+            if "event" in reply:
+                continue
+            if "error" in reply:
+                raise RuntimeError("%s: %s" % (name, reply["error"]["desc"]))
+            return reply["return"]
+
+
+def start_qemu(tmp, name, append, extra):
+    path = os.path.join(tmp, name + ".qmp")
+    argv = ["qemu-system-x86_64", "-machine", "pc-i440fx-7.2", "-accel", "tcg",
+            "-cpu", "qemu64", "-m", "262272K", "-smp", "1", "-nodefaults",
+            "-no-user-config", "-display", "none", "-S",
+            "-chardev", "socket,id=qmp,path=%s,server=on,wait=off" % path,
+            "-mon", "chardev=qmp,mode=control", "-serial", "null",
+            "-kernel", GUEST, "-append", append] + extra
+    return subprocess.Popen(argv), Qmp(path)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--caps", default="events,xbzrle,auto-converge,postcopy-ram")
+    p.add_argument("--sample-pages", type=int, default=0,
+                   help="calc-dirty-rate first, with this many pages per GiB")
+    p.add_argument("--gap-s", type=float, default=1.5,
+                   help="from the sample's start to the migration's")
+    p.add_argument("--append", default="wss=8 rate=5 hb=10 check=500")
+    p.add_argument("--downtime-ms", type=int, default=35)
+    p.add_argument("--bandwidth", type=int, default=125000000,
+                   help="max-bandwidth, bytes/s")
+    p.add_argument("--prealloc", choices=["source", "destination"])
+    p.add_argument("--paused", action="store_true",
+                   help="never run the source guest (RAM untouched)")
+    args = p.parse_args()
+    if not os.path.exists(GUEST):
+        sys.exit("no test guest at %s (set DROVER_BUILD_DIR)" % GUEST)
+
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="qemu-pair-") as tmp:
+        try:
+            src_extra = ["-mem-prealloc"] if args.prealloc == "source" else []
+            dst_extra = ["-incoming", "defer"] + (
+                ["-mem-prealloc"] if args.prealloc == "destination" else [])
+            proc, src = start_qemu(tmp, "src", args.append, src_extra)
+            procs.append(proc)
+            if not args.paused:
+                src.cmd("cont")
+            time.sleep(6)
+            if args.sample_pages:
+                src.cmd("calc-dirty-rate", {"calc-time": 1,
+                                            "sample-pages": args.sample_pages})
+                time.sleep(args.gap_s)
+            proc, dst = start_qemu(tmp, "dst", args.append, dst_extra)
+            procs.append(proc)
+            caps = [{"capability": c, "state": True}
+                    for c in args.caps.split(",") if c]
+            dst.cmd("migrate-set-capabilities", {"capabilities": caps})
+            dst.cmd("migrate-incoming", {"uri": "tcp:127.0.0.1:%d" % PORT})
+            src.cmd("migrate-set-capabilities", {"capabilities": caps})
+            src.cmd("migrate-set-parameters",
+                    {"downtime-limit": args.downtime_ms,
+                     "max-bandwidth": args.bandwidth,
+                     "xbzrle-cache-size": 65536,
+                     "throttle-trigger-threshold": 100})
+            t0 = time.monotonic()
+            src.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % PORT})
+            print("  ms  status  pass  remaining KiB  transferred KiB  zero  "
+                  "normal  mbps")
+            last = None
+            while True:
+                info = src.cmd("query-migrate")
+                ram = info.get("ram", {})
+                row = (info["status"], ram.get("dirty-sync-count"),
+                       ram.get("remaining", 0) // 1024,
+                       ram.get("transferred", 0) // 1024,
+                       ram.get("duplicate"), ram.get("normal"),
+                       int(ram.get("mbps", 0)))
+                if row != last:
+                    print("%5.0f  %s" % ((time.monotonic() - t0) * 1000,
+                                         "  ".join(str(x) for x in row)))
+                    last = row
+                if info["status"] in ("completed", "failed"):
+                    # QEMU may say "completed" before it fills the figures
+                    for _ in range(20):
+                        if info.get("total-time"):
+                            break
+                        time.sleep(0.05)
+                        info = src.cmd("query-migrate")
+                    print("total-time %s ms, downtime %s ms, setup-time %s ms"
+                          % (info.get("total-time"), info.get("downtime"),
+                             info.get("setup-time")))
+                    return 0 if info["status"] == "completed" else 1
+                time.sleep(0.01)
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
