@@ -30,6 +30,36 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("DROVER_BUILD_DIR", os.path.join(REPO, "build"))
 GUEST = os.path.join(BUILD, "guest", "drover-testguest.elf")
 PORT = 4499
+NS_SRC, NS_DST = "qpair-a", "qpair-b"
+ADDR_SRC, ADDR_DST = "10.78.0.1", "10.78.0.2"
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True)
+
+
+def shaped_link_up(rate):
+    """Two namespaces joined by a veth, both ends shaped like the bench's."""
+    shaped_link_down()
+    sh("ip", "netns", "add", NS_SRC)
+    sh("ip", "netns", "add", NS_DST)
+    sh("ip", "link", "add", "qpair-va", "netns", NS_SRC, "type", "veth",
+       "peer", "name", "qpair-vb", "netns", NS_DST)
+    for ns, dev, addr in ((NS_SRC, "qpair-va", ADDR_SRC),
+                          (NS_DST, "qpair-vb", ADDR_DST)):
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "addr", "add", addr + "/24", "dev", dev)
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        burst = max(rate // 8 // 1000, 65536 + 1514)
+        sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root",
+           "handle", "1:", "tbf", "rate", "%dbit" % rate, "burst", str(burst),
+           "limit", str(burst + rate // 8 // 100))
+    time.sleep(1)
+
+
+def shaped_link_down():
+    for ns in (NS_SRC, NS_DST):
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
 
 
 class Qmp:
@@ -59,9 +89,10 @@ class Qmp:
             return reply["return"]
 
 
-def start_qemu(tmp, name, append, extra):
+def start_qemu(tmp, name, append, extra, netns=None):
     path = os.path.join(tmp, name + ".qmp")
-    argv = ["qemu-system-x86_64", "-machine", "pc-i440fx-7.2", "-accel", "tcg",
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    argv = prefix + ["qemu-system-x86_64", "-machine", "pc-i440fx-7.2", "-accel", "tcg",
             "-cpu", "qemu64", "-m", "262272K", "-smp", "1", "-nodefaults",
             "-no-user-config", "-display", "none", "-S",
             "-chardev", "socket,id=qmp,path=%s,server=on,wait=off" % path,
@@ -84,17 +115,25 @@ def main():
     p.add_argument("--prealloc", choices=["source", "destination"])
     p.add_argument("--paused", action="store_true",
                    help="never run the source guest (RAM untouched)")
+    p.add_argument("--shaped", metavar="BITS_PER_S", type=int,
+                   help="over a tbf-shaped veth between two namespaces "
+                   "(root) instead of loopback")
     args = p.parse_args()
     if not os.path.exists(GUEST):
         sys.exit("no test guest at %s (set DROVER_BUILD_DIR)" % GUEST)
 
     procs = []
+    src_ns = dst_ns = None
+    host = "127.0.0.1"
+    if args.shaped:
+        shaped_link_up(args.shaped)
+        src_ns, dst_ns, host = NS_SRC, NS_DST, ADDR_DST
     with tempfile.TemporaryDirectory(prefix="qemu-pair-") as tmp:
         try:
             src_extra = ["-mem-prealloc"] if args.prealloc == "source" else []
             dst_extra = ["-incoming", "defer"] + (
                 ["-mem-prealloc"] if args.prealloc == "destination" else [])
-            proc, src = start_qemu(tmp, "src", args.append, src_extra)
+            proc, src = start_qemu(tmp, "src", args.append, src_extra, src_ns)
             procs.append(proc)
             if not args.paused:
                 src.cmd("cont")
@@ -103,12 +142,12 @@ def main():
                 src.cmd("calc-dirty-rate", {"calc-time": 1,
                                             "sample-pages": args.sample_pages})
                 time.sleep(args.gap_s)
-            proc, dst = start_qemu(tmp, "dst", args.append, dst_extra)
+            proc, dst = start_qemu(tmp, "dst", args.append, dst_extra, dst_ns)
             procs.append(proc)
             caps = [{"capability": c, "state": True}
                     for c in args.caps.split(",") if c]
             dst.cmd("migrate-set-capabilities", {"capabilities": caps})
-            dst.cmd("migrate-incoming", {"uri": "tcp:127.0.0.1:%d" % PORT})
+            dst.cmd("migrate-incoming", {"uri": "tcp:%s:%d" % (host, PORT)})
             src.cmd("migrate-set-capabilities", {"capabilities": caps})
             src.cmd("migrate-set-parameters",
                     {"downtime-limit": args.downtime_ms,
@@ -116,7 +155,7 @@ def main():
                      "xbzrle-cache-size": 65536,
                      "throttle-trigger-threshold": 100})
             t0 = time.monotonic()
-            src.cmd("migrate", {"uri": "tcp:127.0.0.1:%d" % PORT})
+            src.cmd("migrate", {"uri": "tcp:%s:%d" % (host, PORT)})
             print("  ms  status  pass  remaining KiB  transferred KiB  zero  "
                   "normal  mbps")
             last = None
@@ -139,15 +178,25 @@ def main():
                             break
                         time.sleep(0.05)
                         info = src.cmd("query-migrate")
-                    print("total-time %s ms, downtime %s ms, setup-time %s ms"
+                    done_at = time.monotonic()
+                    # the destination may still be loading what it received
+                    while dst.cmd("query-migrate").get("status") not in (
+                            "completed", "failed") and \
+                            time.monotonic() - done_at < 30:
+                        time.sleep(0.005)
+                    print("total-time %s ms, downtime %s ms, setup-time %s ms, "
+                          "destination done %.0f ms later"
                           % (info.get("total-time"), info.get("downtime"),
-                             info.get("setup-time")))
+                             info.get("setup-time"),
+                             (time.monotonic() - done_at) * 1000))
                     return 0 if info["status"] == "completed" else 1
                 time.sleep(0.01)
         finally:
             for proc in procs:
                 proc.kill()
                 proc.wait()
+            if args.shaped:
+                shaped_link_down()
 
 
 if __name__ == "__main__":

@@ -48,6 +48,30 @@ static gboolean agent_config_uint(GKeyFile *kf, const char *origin,
     return TRUE;
 }
 
+static gboolean agent_config_bool(GKeyFile *kf, const char *origin,
+                                  const char *key, gboolean def, gboolean *out,
+                                  GError **error)
+{
+    g_autofree char *text = g_key_file_get_string(kf, "agent", key, NULL);
+
+    if (text == NULL) {
+        *out = def;
+        return TRUE;
+    }
+    g_strstrip(text);
+    if (g_str_equal(text, "true")) {
+        *out = TRUE;
+    } else if (g_str_equal(text, "false")) {
+        *out = FALSE;
+    } else {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_INVALID,
+                    "%s: [agent] %s must be true or false, not '%s'", origin,
+                    key, text);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static char *agent_config_string(GKeyFile *kf, const char *key, const char *def)
 {
     g_autofree char *value = g_key_file_get_string(kf, "agent", key, NULL);
@@ -125,6 +149,7 @@ static const char *const agent_config_keys[] = {
     "hook_timeout_s",
     "migration_timeout_s",
     "dirty_rate_interval_s",
+    "incoming_prealloc",
     "console_log_max_kib",
     NULL,
 };
@@ -279,6 +304,8 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
                            &config->migration_timeout_s, error) ||
         !agent_config_uint(kf, origin, "dirty_rate_interval_s", 0, 0, 86400,
                            &config->dirty_rate_interval_s, error) ||
+        !agent_config_bool(kf, origin, "incoming_prealloc", TRUE,
+                           &config->incoming_prealloc, error) ||
         !agent_config_uint(kf, origin, "console_log_max_kib", 4096, 16,
                            1024 * 1024, &config->console_log_max_kib, error)) {
         return FALSE;

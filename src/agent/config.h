@@ -40,6 +40,13 @@ typedef struct {
      * sharing one machine, as in the demo and the tests).
      */
     gboolean cpu_from_vms;
+    /*
+     * An incoming QEMU allocates all its RAM before the stream (QEMU's
+     * -mem-prealloc): handling a zero page then costs no page fault, which
+     * otherwise makes the destination lag behind and finish its loading
+     * during the guest's pause (docs/agent.md, "The destination's RAM").
+     */
+    gboolean incoming_prealloc;
     guint cpus;                     /* the host's CPU count as reported */
     guint migration_bandwidth_mbps; /* 0 until resolved: the NIC's speed */
     guint max_incoming_migrations;

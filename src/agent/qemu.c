@@ -226,6 +226,9 @@ GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
                                i, nic->mac, i));
     }
     if (incoming) {
+        if (config->incoming_prealloc) {
+            g_strv_builder_add(b, "-mem-prealloc");
+        }
         g_strv_builder_add_many(b, "-incoming", "defer", NULL);
     }
     return g_strv_builder_end(b);

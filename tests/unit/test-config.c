@@ -27,6 +27,7 @@ static const char full[] = "[agent]\n"
                            "hook_timeout_s=20\n"
                            "migration_timeout_s=600\n"
                            "dirty_rate_interval_s=15\n"
+                           "incoming_prealloc=false\n"
                            "console_log_max_kib=128\n"
                            "cpu_models=qemu64,Haswell-v4,EPYC\n"
                            "[storage]\n"
@@ -68,6 +69,7 @@ static void test_full(void)
     g_assert_cmpuint(config->hook_timeout_s, ==, 20);
     g_assert_cmpuint(config->migration_timeout_s, ==, 600);
     g_assert_cmpuint(config->dirty_rate_interval_s, ==, 15);
+    g_assert_false(config->incoming_prealloc);
     g_assert_cmpuint(config->console_log_max_kib, ==, 128);
     g_assert_true(
         g_strv_equal((const char *const *)config->cpu_models, models));
@@ -109,6 +111,7 @@ static void test_defaults(void)
     g_assert_cmpuint(config->hook_timeout_s, ==, 30);
     g_assert_cmpuint(config->migration_timeout_s, ==, 900);
     g_assert_cmpuint(config->dirty_rate_interval_s, ==, 0);
+    g_assert_true(config->incoming_prealloc);
     g_assert_cmpuint(config->console_log_max_kib, ==, 4096);
     g_assert_null(config->cpu_models);
     g_assert_cmpuint(g_hash_table_size(config->storage), ==, 0);
@@ -222,6 +225,18 @@ static void test_integer_bounds(void)
 
             assert_invalid(line, NULL, keys[i].key);
         }
+    }
+}
+
+static void test_bool_invalid(void)
+{
+    const char *const values[] = {"yes", "1", "TRUE", ""};
+
+    for (guint i = 0; i < G_N_ELEMENTS(values); i++) {
+        g_autofree char *line =
+            g_strdup_printf("incoming_prealloc=%s\n", values[i]);
+
+        assert_invalid(line, NULL, "incoming_prealloc");
     }
 }
 
@@ -371,6 +386,7 @@ int main(int argc, char **argv)
     g_test_add_func("/config/invalid-values", test_invalid_values);
     g_test_add_func("/config/invalid-listen-port", test_invalid_listen_port);
     g_test_add_func("/config/integer-bounds", test_integer_bounds);
+    g_test_add_func("/config/bool-invalid", test_bool_invalid);
     g_test_add_func("/config/integer-limits-accepted",
                     test_integer_limits_accepted);
     g_test_add_func("/config/invalid-sections", test_invalid_sections);

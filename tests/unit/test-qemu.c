@@ -146,6 +146,7 @@ static void test_argv(Fixture *f, gconstpointer data)
     g_assert_true(g_strv_contains((const char *const *)argv, "-S"));
     g_assert_true(g_strv_contains((const char *const *)argv, "-daemonize"));
     g_assert_false(g_strv_contains((const char *const *)argv, "-incoming"));
+    g_assert_false(g_strv_contains((const char *const *)argv, "-mem-prealloc"));
 
     disk = g_strdup_printf("file=%s/vms/web1.qcow2,format=qcow2,if=none,"
                            "id=drive0,cache=none,aio=threads",
@@ -164,6 +165,15 @@ static void test_argv(Fixture *f, gconstpointer data)
                                      131200, paths, TRUE, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(arg_after(incoming, "-incoming", 0), ==, "defer");
+    /* the destination's RAM is allocated before the stream arrives */
+    g_assert_true(
+        g_strv_contains((const char *const *)incoming, "-mem-prealloc"));
+    g_clear_pointer(&incoming, g_strfreev);
+    f->config->incoming_prealloc = FALSE;
+    incoming = agent_qemu_build_argv(f->config, "tcg", spec, "pc-i440fx-7.2",
+                                     131200, paths, TRUE, &error);
+    g_assert_false(
+        g_strv_contains((const char *const *)incoming, "-mem-prealloc"));
 }
 
 static void test_unknown_network(Fixture *f, gconstpointer data)
