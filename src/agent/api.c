@@ -191,7 +191,7 @@ static void api_create_vm(DrvHttpRequest *req, gpointer user_data)
     vm = agent_vm_new(agent, g_steal_pointer(&spec),
                       agent->caps->default_machine, 0);
     g_hash_table_insert(agent->vms, g_strdup(vm->spec->id), vm);
-    agent_vm_start_async(vm, FALSE, NULL, api_on_vm_started,
+    agent_vm_start_async(vm, AGENT_QEMU_RUN, NULL, api_on_vm_started,
                          api_call_new(req, vm));
 }
 

@@ -20,7 +20,12 @@ typedef struct {
     gboolean post_copy;           /* allowed: capability on both ends */
     guint post_copy_after_passes; /* 0: as the policy decides */
     guint timeout_s;              /* 0: the host's migration_timeout_s */
-    gboolean plain_stream;        /* QEMU's own "tcp:" socket, untuned */
+    /*
+     * "stream_tuning": false — the stream as tools that drive QEMU directly
+     * leave it: QEMU's own "tcp:" socket, no dirty-rate sample first, the
+     * destination's RAM not preallocated.
+     */
+    gboolean plain_stream;
 } AgentMigrationParams;
 
 void agent_migration_params_clear(AgentMigrationParams *params);

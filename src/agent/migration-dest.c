@@ -536,15 +536,21 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
     g_free(hooks);
     vm->migration = mig;
     g_hash_table_insert(agent->vms, g_strdup(vm->spec->id), vm);
-    agent_vm_start_async(vm, TRUE, NULL, agent_dest_on_started, task);
+    /* the source's choice ("stream_tuning"), if this host allows it */
+    agent_vm_start_async(vm,
+                         agent->config->incoming_prealloc &&
+                                 !mig->params.plain_stream
+                             ? AGENT_QEMU_INCOMING_PREALLOC
+                             : AGENT_QEMU_INCOMING,
+                         NULL, agent_dest_on_started, task);
 }
 
 static gboolean agent_dest_check(Agent *agent, JsonObject *request,
                                  DrvVmSpec **spec_out, GError **error)
 {
-    static const char *const known[] = {
-        "migration_id", "spec",      "machine", "ram_kib",
-        "source",       "post_copy", NULL};
+    static const char *const known[] = {"migration_id", "spec",   "machine",
+                                        "ram_kib",      "source", "post_copy",
+                                        "prealloc",     NULL};
     JsonObject *spec_obj = NULL;
     JsonObject *source = NULL;
     const char *id = NULL;
@@ -662,6 +668,7 @@ void agent_migration_incoming_async(Agent *agent, JsonObject *request,
     mig->peer_url = g_strdup(drv_json_string_or(source, "url", "unknown"));
     mig->peer_name = g_strdup(drv_json_string_or(source, "name", NULL));
     mig->params.post_copy = drv_json_bool_or(request, "post_copy", FALSE);
+    mig->params.plain_stream = !drv_json_bool_or(request, "prealloc", TRUE);
     mig->params.policy = g_strdup("incoming");
     g_hash_table_insert(agent->migrations, g_strdup(mig->id), mig);
     prep->mig = agent_migration_ref(mig);

@@ -1215,7 +1215,7 @@ static void agent_source_start_prediction(AgentMigration *mig, AgentVm *vm)
     if (agent_vm_dirty_rate_recent(vm, AGENT_SOURCE_SAMPLE_MAX_AGE_US, &rate)) {
         agent_source_predict(mig, vm, rate,
                              g_get_real_time() - vm->dirty_rate_us);
-    } else if (mig->was_running) {
+    } else if (mig->was_running && !mig->params.plain_stream) {
         agent_vm_dirty_rate_async(vm, AGENT_SOURCE_SAMPLE_S,
                                   agent_source_on_sampled,
                                   agent_migration_ref(mig));
@@ -1295,6 +1295,7 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
     json_object_set_string_member(body, "machine", vm->machine);
     json_object_set_int_member(body, "ram_kib", (gint64)vm->ram_kib);
     json_object_set_boolean_member(body, "post_copy", mig->params.post_copy);
+    json_object_set_boolean_member(body, "prealloc", !mig->params.plain_stream);
     json_object_set_string_member(src, "host_id", agent->host_id);
     json_object_set_string_member(src, "name", agent->config->name);
     json_object_set_string_member(src, "url", agent->config->url);

@@ -153,7 +153,7 @@ AgentQemuPaths *agent_qemu_paths_new(const AgentConfig *config,
 GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
                             const DrvVmSpec *spec, const char *machine,
                             guint64 ram_kib, const AgentQemuPaths *paths,
-                            gboolean incoming, GError **error)
+                            AgentQemuStart start, GError **error)
 {
     g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
@@ -225,10 +225,10 @@ GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
                                "id=nic%u",
                                i, nic->mac, i));
     }
-    if (incoming) {
-        if (config->incoming_prealloc) {
-            g_strv_builder_add(b, "-mem-prealloc");
-        }
+    if (start == AGENT_QEMU_INCOMING_PREALLOC) {
+        g_strv_builder_add(b, "-mem-prealloc");
+    }
+    if (start != AGENT_QEMU_RUN) {
         g_strv_builder_add_many(b, "-incoming", "defer", NULL);
     }
     return g_strv_builder_end(b);

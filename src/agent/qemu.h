@@ -69,14 +69,21 @@ AgentQemuPaths *agent_qemu_paths_new(const AgentConfig *config,
                                      const DrvVmSpec *spec, const char *vm_dir,
                                      GError **error);
 
+/* How a QEMU is started: to run, or to receive a migration. */
+typedef enum {
+    AGENT_QEMU_RUN,
+    AGENT_QEMU_INCOMING,          /* -incoming defer */
+    AGENT_QEMU_INCOMING_PREALLOC, /* and its RAM allocated first */
+} AgentQemuStart;
+
 /*
- * The full argv (argv[0] is the binary).  @incoming: add -incoming defer.
+ * The full argv (argv[0] is the binary).  @start: how (see AgentQemuStart).
  * Errors: DRV_ERROR_NO_NETWORK for a network not configured here.
  */
 GStrv agent_qemu_build_argv(const AgentConfig *config, const char *accel,
                             const DrvVmSpec *spec, const char *machine,
                             guint64 ram_kib, const AgentQemuPaths *paths,
-                            gboolean incoming, GError **error);
+                            AgentQemuStart start, GError **error);
 
 /*
  * Run @argv (which must contain -daemonize and -pidfile @pidfile) and wait

@@ -494,7 +494,7 @@ static void agent_vm_on_spawned(GObject *source, GAsyncResult *result,
                              task);
 }
 
-void agent_vm_start_async(AgentVm *vm, gboolean incoming,
+void agent_vm_start_async(AgentVm *vm, AgentQemuStart start,
                           GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -505,7 +505,8 @@ void agent_vm_start_async(AgentVm *vm, gboolean incoming,
     g_auto(GStrv) argv = NULL;
     g_autofree char *log = NULL;
 
-    ((AgentVmOp *)g_task_get_task_data(task))->incoming = incoming;
+    ((AgentVmOp *)g_task_get_task_data(task))->incoming =
+        start != AGENT_QEMU_RUN;
     if (!drv_mkdir_p(vm->dir, 0700, &error)) {
         agent_vm_start_fail(task, error);
         return;
@@ -517,7 +518,7 @@ void agent_vm_start_async(AgentVm *vm, gboolean incoming,
         return;
     }
     argv = agent_qemu_build_argv(agent->config, agent->caps->accel, vm->spec,
-                                 vm->machine, vm->ram_kib, vm->paths, incoming,
+                                 vm->machine, vm->ram_kib, vm->paths, start,
                                  &error);
     if (argv == NULL) {
         agent_vm_start_fail(task, error);

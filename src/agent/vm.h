@@ -83,7 +83,7 @@ AgentVm *agent_vm_lookup(Agent *agent, const char *id, GError **error);
  * console; unless @incoming, let the guest run.  On failure the QEMU is
  * gone again; the caller removes the record.
  */
-void agent_vm_start_async(AgentVm *vm, gboolean incoming,
+void agent_vm_start_async(AgentVm *vm, AgentQemuStart start,
                           GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer user_data);
 gboolean agent_vm_start_finish(AgentVm *vm, GAsyncResult *result,

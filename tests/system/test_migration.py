@@ -46,6 +46,12 @@ def migrate_ok(src, dst, vm_id, timeout=180, **params):
     return done
 
 
+def qemu_cmdline(vm_id):
+    (pid,) = qemu_pids(vm_id)
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().split(b"\0")
+
+
 def assert_runs_only_on(vm_id, owner, other):
     pids = qemu_pids(vm_id)
     assert len(pids) == 1, "QEMUs for %s: %s" % (vm_id, pids)
@@ -266,7 +272,12 @@ def test_plain_stream_migration(two_hosts):
     done = migrate_ok(h1, h2, vm_id, stream_tuning=False)
     assert done["parameters"]["stream_tuning"] is False
     assert_runs_only_on(vm_id, h2, h1)
+    # nor a sample first, nor a preallocated destination
+    assert done["result"]["prediction"] is None or \
+        done["result"]["prediction"]["basis"] != "dirty-rate sample"
+    assert b"-mem-prealloc" not in qemu_cmdline(vm_id)
     assert_guest_healthy(h2, vm_id, checks=1)
     done = migrate_ok(h2, h1, vm_id)
     assert done["parameters"]["stream_tuning"] is True
     assert_runs_only_on(vm_id, h1, h2)
+    assert b"-mem-prealloc" in qemu_cmdline(vm_id)

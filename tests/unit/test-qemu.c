@@ -130,7 +130,7 @@ static void test_argv(Fixture *f, gconstpointer data)
 
     g_assert_no_error(error);
     argv = agent_qemu_build_argv(f->config, "tcg", spec, "pc-i440fx-7.2",
-                                 131200, paths, FALSE, &error);
+                                 131200, paths, AGENT_QEMU_RUN, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(argv[0], ==, "qemu-system-x86_64");
     g_assert_cmpstr(arg_after(argv, "-uuid", 0), ==, spec->id);
@@ -161,18 +161,20 @@ static void test_argv(Fixture *f, gconstpointer data)
                     "virtio-net-pci,netdev=net1,mac=52:54:00:12:34:57,"
                     "id=nic1");
 
-    incoming = agent_qemu_build_argv(f->config, "tcg", spec, "pc-i440fx-7.2",
-                                     131200, paths, TRUE, &error);
+    incoming =
+        agent_qemu_build_argv(f->config, "tcg", spec, "pc-i440fx-7.2", 131200,
+                              paths, AGENT_QEMU_INCOMING, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(arg_after(incoming, "-incoming", 0), ==, "defer");
-    /* the destination's RAM is allocated before the stream arrives */
-    g_assert_true(
+    g_assert_false(
         g_strv_contains((const char *const *)incoming, "-mem-prealloc"));
     g_clear_pointer(&incoming, g_strfreev);
-    f->config->incoming_prealloc = FALSE;
-    incoming = agent_qemu_build_argv(f->config, "tcg", spec, "pc-i440fx-7.2",
-                                     131200, paths, TRUE, &error);
-    g_assert_false(
+    /* the destination's RAM allocated before the stream arrives */
+    incoming =
+        agent_qemu_build_argv(f->config, "tcg", spec, "pc-i440fx-7.2", 131200,
+                              paths, AGENT_QEMU_INCOMING_PREALLOC, &error);
+    g_assert_cmpstr(arg_after(incoming, "-incoming", 0), ==, "defer");
+    g_assert_true(
         g_strv_contains((const char *const *)incoming, "-mem-prealloc"));
 }
 
@@ -187,7 +189,7 @@ static void test_unknown_network(Fixture *f, gconstpointer data)
 
     g_hash_table_remove(f->config->networks, "prod");
     argv = agent_qemu_build_argv(f->config, "tcg", spec, "pc", 131072, paths,
-                                 FALSE, &error);
+                                 AGENT_QEMU_RUN, &error);
     g_assert_null(argv);
     g_assert_error(error, DRV_ERROR, DRV_ERROR_NO_NETWORK);
     g_assert_nonnull(strstr(error->message, "prod"));
