@@ -304,7 +304,7 @@ static gboolean agent_config_read(AgentConfig *config, GKeyFile *kf,
                            &config->migration_timeout_s, error) ||
         !agent_config_uint(kf, origin, "dirty_rate_interval_s", 0, 0, 86400,
                            &config->dirty_rate_interval_s, error) ||
-        !agent_config_bool(kf, origin, "incoming_prealloc", TRUE,
+        !agent_config_bool(kf, origin, "incoming_prealloc", FALSE,
                            &config->incoming_prealloc, error) ||
         !agent_config_uint(kf, origin, "console_log_max_kib", 4096, 16,
                            1024 * 1024, &config->console_log_max_kib, error)) {

@@ -42,9 +42,10 @@ typedef struct {
     gboolean cpu_from_vms;
     /*
      * An incoming QEMU allocates all its RAM before the stream (QEMU's
-     * -mem-prealloc): handling a zero page then costs no page fault, which
-     * otherwise makes the destination lag behind and finish its loading
-     * during the guest's pause (docs/agent.md, "The destination's RAM").
+     * -mem-prealloc), and the source then samples the dirty rate first:
+     * the sample makes the source's scan fast, and only a preallocated
+     * destination keeps up with it (docs/agent.md).  Off by default: on
+     * QEMU 7.2 the fast scan misleads QEMU's switch-over on small hot sets.
      */
     gboolean incoming_prealloc;
     guint cpus;                     /* the host's CPU count as reported */

@@ -424,6 +424,9 @@ static void agent_dest_on_port(GObject *source, GAsyncResult *result,
     json_object_set_int_member(prep->reply, "port", port);
     json_object_set_string_member(prep->reply, "host",
                                   mig->agent->config->name);
+    json_object_set_boolean_member(prep->reply, "prealloc",
+                                   mig->agent->config->incoming_prealloc &&
+                                       !mig->params.plain_stream);
     g_message("incoming migration %s of VM %s from %s: listening on %s:%u",
               mig->id, mig->vm_name, mig->peer_url, mig->address, mig->port);
     g_task_return_pointer(task, json_object_ref(prep->reply),

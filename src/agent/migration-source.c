@@ -21,6 +21,8 @@
 static void agent_source_fail(AgentMigration *mig, GError *error);
 static void agent_source_finish(AgentMigration *mig);
 static void agent_source_confirm(AgentMigration *mig);
+static void agent_source_sample_if_prealloc(AgentMigration *mig,
+                                            JsonObject *reply);
 
 static AgentVm *agent_source_vm(AgentMigration *mig)
 {
@@ -1091,6 +1093,7 @@ static void agent_source_on_prepared(GObject *source, GAsyncResult *result,
     agent_migration_set_phase(mig, AGENT_MIGRATION_PERFORM);
     g_task_return_pointer(task, agent_migration_ref(mig),
                           (GDestroyNotify)agent_migration_unref);
+    agent_source_sample_if_prealloc(mig, reply);
     agent_source_perform(mig);
 }
 
@@ -1149,15 +1152,13 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
 }
 
 /*
- * Every migration gets a prediction from its start: from the VM's last
- * dirty-rate sample when it is recent, else from one taken as the
- * destination prepares.  The sample does more than measure: its reads map
- * the kernel's huge zero page over the guest RAM the guest never touched,
- * so QEMU's scan of that RAM then costs no page fault per 4 KiB — five
- * times faster on a 256 MiB guest here.  A destination that allocates its
- * RAM up front (incoming_prealloc) keeps up with that pace; one that does
- * not falls behind and finishes loading during the guest's pause, which is
- * why migrations once stopped sampling (docs/agent.md).
+ * A migration gets a prediction from its start when the VM has a recent
+ * dirty-rate sample (a background one, or the one an estimate took), or
+ * takes one when the destination says it preallocated its RAM.  The
+ * sample's reads map the kernel's huge zero page over guest RAM the guest
+ * never touched, so QEMU's scan of it then costs no page fault per page;
+ * a destination that did not preallocate cannot keep up with that scan
+ * and finishes loading inside the guest's pause (docs/agent.md).
  */
 #define AGENT_SOURCE_SAMPLE_S 1
 #define AGENT_SOURCE_SAMPLE_MAX_AGE_US (300 * G_USEC_PER_SEC)
@@ -1215,7 +1216,18 @@ static void agent_source_start_prediction(AgentMigration *mig, AgentVm *vm)
     if (agent_vm_dirty_rate_recent(vm, AGENT_SOURCE_SAMPLE_MAX_AGE_US, &rate)) {
         agent_source_predict(mig, vm, rate,
                              g_get_real_time() - vm->dirty_rate_us);
-    } else if (mig->was_running && !mig->params.plain_stream) {
+    }
+}
+
+/* Prepared: sample now if the destination can keep up with what follows. */
+static void agent_source_sample_if_prealloc(AgentMigration *mig,
+                                            JsonObject *reply)
+{
+    AgentVm *vm = agent_source_vm(mig);
+
+    if (vm != NULL && mig->was_running && mig->prediction == NULL &&
+        !mig->params.plain_stream &&
+        drv_json_bool_or(reply, "prealloc", FALSE)) {
         agent_vm_dirty_rate_async(vm, AGENT_SOURCE_SAMPLE_S,
                                   agent_source_on_sampled,
                                   agent_migration_ref(mig));

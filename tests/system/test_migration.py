@@ -280,4 +280,25 @@ def test_plain_stream_migration(two_hosts):
     done = migrate_ok(h2, h1, vm_id)
     assert done["parameters"]["stream_tuning"] is True
     assert_runs_only_on(vm_id, h1, h2)
+
+
+def test_sample_with_preallocated_destination(cluster):
+    # incoming_prealloc=true: the destination allocates the guest's RAM
+    # first and says so; the source then samples the dirty rate before the
+    # stream (docs/agent.md) — unless "stream_tuning" is false
+    prealloc = {"incoming_prealloc": "true"}
+    h1 = cluster.agent(1, extra=prealloc)
+    h2 = cluster.agent(2, extra=prealloc)
+    # 200 MiB at 800 Mbit/s: the 1 s sample ends before the copy does
+    spec = start_vm(h1, "prep1", "fill=200 wss=2 rate=2 hb=50",
+                    memory_mib=256)
+    vm_id = spec["id"]
+    done = migrate_ok(h1, h2, vm_id, stream_tuning=False, bandwidth_mbps=800)
+    assert b"-mem-prealloc" not in qemu_cmdline(vm_id)
+    prediction = done["result"]["prediction"]
+    assert prediction is None or prediction["basis"] != "dirty-rate sample"
+    done = migrate_ok(h2, h1, vm_id, bandwidth_mbps=800)
+    assert done["result"]["total_time_ms"] > 1500, done["result"]
     assert b"-mem-prealloc" in qemu_cmdline(vm_id)
+    assert done["result"]["prediction"]["basis"] == "dirty-rate sample"
+    assert_runs_only_on(vm_id, h1, h2)

@@ -272,23 +272,14 @@ def test_estimate_before_migrating(manager, pair):
     assert_runs_on(manager, "idle1", "host1")
 
 
-def test_sample_at_start_and_preallocated_destination(manager, pair):
-    # the agent does not sample in the background (dirty_rate_interval_s=0);
-    # a migration samples as the destination prepares, and the incoming QEMU
-    # allocates its RAM first, so that it keeps up (docs/agent.md)
-    # 200 MiB to send at 800 Mbit/s: the 1 s sample ends before the copy
-    add_and_start(manager, "vm1", append="fill=200 wss=2 rate=2 hb=50",
-                  memory_mib=256, policy="legacy", bandwidth_mbps=800)
+def test_no_dirty_rate_sample_unless_asked(manager, pair):
+    # by default (incoming_prealloc=false) neither the agent nor a
+    # migration samples unasked: a sample makes the source's scan fast and
+    # a destination that did not preallocate falls behind (docs/agent.md)
+    add_and_start(manager, "vm1", policy="legacy")
     time.sleep(5)  # two of the agent's 2 s sampling ticks
     assert manager.vm("vm1")["dirty_rate_bps"] is None
     done = migrate_and_wait(manager, "vm1")
     assert done["state"] == "completed", done
-    assert done["result"]["total_time_ms"] > 1500, done["result"]
-    prediction = done["result"]["prediction"]
-    assert prediction is not None, done["result"]
-    assert prediction["basis"] == "dirty-rate sample", prediction
-    vm = manager.vm("vm1")
-    (pid,) = qemu_pids(vm["id"])
-    with open("/proc/%d/cmdline" % pid, "rb") as f:
-        args = f.read().split(b"\0")
-    assert b"-incoming" in args and b"-mem-prealloc" in args, args
+    assert done["result"]["prediction"] is None, done["result"]
+    assert manager.vm("vm1")["dirty_rate_bps"] is None

@@ -27,7 +27,7 @@ static const char full[] = "[agent]\n"
                            "hook_timeout_s=20\n"
                            "migration_timeout_s=600\n"
                            "dirty_rate_interval_s=15\n"
-                           "incoming_prealloc=false\n"
+                           "incoming_prealloc=true\n"
                            "console_log_max_kib=128\n"
                            "cpu_models=qemu64,Haswell-v4,EPYC\n"
                            "[storage]\n"
@@ -69,7 +69,7 @@ static void test_full(void)
     g_assert_cmpuint(config->hook_timeout_s, ==, 20);
     g_assert_cmpuint(config->migration_timeout_s, ==, 600);
     g_assert_cmpuint(config->dirty_rate_interval_s, ==, 15);
-    g_assert_false(config->incoming_prealloc);
+    g_assert_true(config->incoming_prealloc);
     g_assert_cmpuint(config->console_log_max_kib, ==, 128);
     g_assert_true(
         g_strv_equal((const char *const *)config->cpu_models, models));
@@ -111,7 +111,7 @@ static void test_defaults(void)
     g_assert_cmpuint(config->hook_timeout_s, ==, 30);
     g_assert_cmpuint(config->migration_timeout_s, ==, 900);
     g_assert_cmpuint(config->dirty_rate_interval_s, ==, 0);
-    g_assert_true(config->incoming_prealloc);
+    g_assert_false(config->incoming_prealloc);
     g_assert_cmpuint(config->console_log_max_kib, ==, 4096);
     g_assert_null(config->cpu_models);
     g_assert_cmpuint(g_hash_table_size(config->storage), ==, 0);
