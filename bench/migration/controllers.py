@@ -114,10 +114,11 @@ def policy_for(name):
 
 
 def stream_tuning(name):
-    """Whether drover tunes the migration socket (docs/agent.md, "The
-    migration stream").  Neither libvirt (hence virsh and Nova) nor Proxmox
-    VE limits the socket's unsent data, so their emulations go over QEMU's
-    own "tcp:" socket; drover's policies get drover's stream."""
+    """Whether drover prepares the migration stream (docs/agent.md, "The
+    migration stream"): its tuned socket, a dirty-rate sample first, a
+    preallocated destination.  Neither libvirt (hence virsh and Nova) nor
+    Proxmox VE does any of that, so their emulations get QEMU's own "tcp:"
+    socket and none of the rest; drover's policies get drover's stream."""
     return name not in EMULATED
 
 
