@@ -7,6 +7,13 @@
 /* a pass must leave this share of the last one, or it stalls */
 #define AGENT_ADAPTIVE_SHRINK 0.8
 #define AGENT_ADAPTIVE_MAX_PAUSE_MS 2000
+/*
+ * XBZRLE pays when a delta is well under a page: at a page's size or more
+ * per page (overflows included) it only costs CPU, in the passes and in
+ * the stop-copy.  Judged once enough pages went through it.
+ */
+#define AGENT_ADAPTIVE_XBZRLE_MIN_RATIO 1.5
+#define AGENT_ADAPTIVE_XBZRLE_MIN_PAGES 1024
 
 struct _AgentAdaptive {
     AgentControllerContext ctx;
@@ -18,6 +25,7 @@ struct _AgentAdaptive {
     gboolean postcopy;
     gboolean throttling;
     gboolean compressing;
+    gboolean compression_judged;
     gboolean lengthened;
     gboolean paused;
     JsonObject *prediction;
@@ -104,6 +112,45 @@ double agent_adaptive_link_bps(const AgentControllerContext *ctx,
     return link;
 }
 
+/*
+ * How much smaller than a page a re-sent page travels with XBZRLE: pages
+ * tried (deltas and overflows, sent whole) over the bytes they took.
+ * 0 until enough pages went through it.
+ */
+double agent_adaptive_xbzrle_ratio(const AgentMigrationProgress *p)
+{
+    double page = (double)MAX(p->page_size, 1);
+    double tried = (double)(p->xbzrle_pages + p->xbzrle_overflow);
+    double bytes = (double)p->xbzrle_bytes + (double)p->xbzrle_overflow * page;
+
+    if (tried < AGENT_ADAPTIVE_XBZRLE_MIN_PAGES || bytes <= 0) {
+        return 0;
+    }
+    return tried * page / bytes;
+}
+
+/* XBZRLE had its cache for a pass: if its deltas do not pay, drop it. */
+static void agent_adaptive_judge_compression(AgentAdaptive *ad,
+                                             const AgentMigrationProgress *p,
+                                             GPtrArray *out)
+{
+    double ratio = agent_adaptive_xbzrle_ratio(p);
+
+    if (!ad->compressing || ad->compression_judged || ratio == 0) {
+        return;
+    }
+    ad->compression_judged = TRUE;
+    if (ratio >= AGENT_ADAPTIVE_XBZRLE_MIN_RATIO) {
+        return;
+    }
+    agent_action_add(out, AGENT_ACTION_COMPRESSION, -1,
+                     g_strdup_printf("re-sent pages compress only %.2fx "
+                                     "with XBZRLE (%" G_GUINT64_FORMAT
+                                     " tried): its cache back to standby",
+                                     ratio,
+                                     p->xbzrle_pages + p->xbzrle_overflow));
+}
+
 /* At the start of each pass: does pre-copy converge as it is? */
 static void agent_adaptive_boundary(AgentAdaptive *ad,
                                     const AgentMigrationProgress *p,
@@ -184,6 +231,7 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
     gint64 budget_ms = (gint64)ad->budget_s * 1000;
 
     if (p->pass > ad->last_pass && p->pass >= 2) {
+        agent_adaptive_judge_compression(ad, p, out);
         agent_adaptive_boundary(ad, p, out);
     }
     ad->last_pass = MAX(ad->last_pass, p->pass);

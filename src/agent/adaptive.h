@@ -37,6 +37,9 @@ void agent_adaptive_step(AgentAdaptive *ad,
 double agent_adaptive_link_bps(const AgentControllerContext *ctx,
                                const AgentMigrationProgress *p);
 
+/* XBZRLE's page size over delta size so far, or 0 before it is judgeable. */
+double agent_adaptive_xbzrle_ratio(const AgentMigrationProgress *p);
+
 /* {"strategy", "total_ms", "downtime_ms", ...} once predicted, or NULL. */
 JsonObject *agent_adaptive_prediction(AgentAdaptive *ad);
 

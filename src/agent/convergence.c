@@ -180,6 +180,9 @@ void agent_migration_progress_update(AgentMigrationProgress *progress,
         drv_json_int_or(info, "total-time", progress->elapsed_ms);
     if (xbzrle != NULL) {
         progress->xbzrle_pages = (guint64)drv_json_int_or(xbzrle, "pages", 0);
+        progress->xbzrle_bytes = (guint64)drv_json_int_or(xbzrle, "bytes", 0);
+        progress->xbzrle_overflow =
+            (guint64)drv_json_int_or(xbzrle, "overflow", 0);
     }
 }
 

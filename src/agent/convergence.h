@@ -57,7 +57,9 @@ typedef struct {
     guint max_throttle_percent;
     gint64 expected_downtime_ms;
     gint64 elapsed_ms;
-    guint64 xbzrle_pages;
+    guint64 xbzrle_pages;    /* sent as XBZRLE deltas */
+    guint64 xbzrle_bytes;    /* what those deltas took */
+    guint64 xbzrle_overflow; /* deltas larger than a page: sent whole */
 } AgentMigrationProgress;
 
 void agent_migration_progress_clear(AgentMigrationProgress *progress);

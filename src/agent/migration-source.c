@@ -509,7 +509,9 @@ static void agent_source_apply_one(AgentMigration *mig, AgentAction *action)
         }
         agent_source_record(mig, action, NULL);
         agent_source_set_parameter(mig, "xbzrle-cache-size",
-                                   agent_source_xbzrle_cache(mig));
+                                   action->value < 0
+                                       ? AGENT_MIGRATION_XBZRLE_STANDBY
+                                       : agent_source_xbzrle_cache(mig));
         break;
     case AGENT_ACTION_POSTCOPY: {
         g_autoptr(GError) error = NULL;

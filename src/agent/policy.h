@@ -48,7 +48,7 @@ typedef enum {
     AGENT_ACTION_DOWNTIME_FACTOR, /* value: factor */
     AGENT_ACTION_BANDWIDTH,       /* value: Mbit/s, 0 unlimited */
     AGENT_ACTION_AUTO_CONVERGE,   /* throttle from now on; value: initial % */
-    AGENT_ACTION_COMPRESSION,     /* XBZRLE's full cache */
+    AGENT_ACTION_COMPRESSION,     /* XBZRLE's full cache; value < 0: standby */
     AGENT_ACTION_POSTCOPY,
     AGENT_ACTION_PAUSE,
     AGENT_ACTION_ABORT,

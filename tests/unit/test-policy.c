@@ -492,6 +492,66 @@ static void test_adaptive_link_rate(void)
     g_assert_cmpstr(a2, ==, "");
 }
 
+/*
+ * Compressibility: once XBZRLE has had its cache for a pass, deltas that
+ * are not well under a page send it back to standby — judged once.
+ */
+static void xbzrle_after(guint64 pages, guint64 bytes, guint64 overflow,
+                         char **a2, char **a3, char **a4)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, FALSE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+
+    g_free(adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250));
+    *a2 = adaptive_boundary(ctrl, &p, 2, 14, 10000, 30000, 2000);
+    p.xbzrle_pages = pages;
+    p.xbzrle_bytes = bytes;
+    p.xbzrle_overflow = overflow;
+    *a3 = adaptive_boundary(ctrl, &p, 3, 10, 10000, 30000, 2200);
+    *a4 = adaptive_boundary(ctrl, &p, 4, 5, 10000, 30000, 2400);
+}
+
+static void test_adaptive_compressibility(void)
+{
+    AgentMigrationProgress p = {.page_size = 4096};
+    g_autofree char *a2 = NULL;
+    g_autofree char *a3 = NULL;
+    g_autofree char *a4 = NULL;
+    g_autofree char *b2 = NULL;
+    g_autofree char *b3 = NULL;
+    g_autofree char *b4 = NULL;
+    g_autofree char *c3 = NULL;
+    g_autofree char *c2 = NULL;
+    g_autofree char *c4 = NULL;
+
+    /* 4000 deltas of 3 KiB and 1000 overflows: 4096 * 5000 / 16.2 MB */
+    p.xbzrle_pages = 4000;
+    p.xbzrle_bytes = 4000 * 3072;
+    p.xbzrle_overflow = 1000;
+    g_assert_cmpfloat_with_epsilon(agent_adaptive_xbzrle_ratio(&p),
+                                   5000.0 * 4096 / (4000 * 3072 + 1000 * 4096),
+                                   1e-9);
+    /* too few pages to judge */
+    p.xbzrle_pages = 100;
+    p.xbzrle_overflow = 0;
+    g_assert_cmpfloat(agent_adaptive_xbzrle_ratio(&p), ==, 0);
+
+    /* poor deltas: back to standby, once */
+    xbzrle_after(4000, 4000 * 3072, 1000, &a2, &a3, &a4);
+    g_assert_cmpstr(a2, ==, "compression=0");
+    g_assert_cmpstr(a3, ==, "compression=-1");
+    g_assert_cmpstr(a4, ==, "");
+    /* deltas a tenth of a page: kept */
+    xbzrle_after(4000, 4000 * 400, 0, &b2, &b3, &b4);
+    g_assert_cmpstr(b3, ==, "");
+    g_assert_cmpstr(b4, ==, "");
+    /* nothing went through it yet: no judgement */
+    xbzrle_after(10, 10 * 4096, 0, &c2, &c3, &c4);
+    g_assert_cmpstr(c3, ==, "");
+}
+
 /* ---- predictor ---- */
 
 static void test_predict(void)
@@ -559,6 +619,8 @@ int main(int argc, char **argv)
     g_test_add_func("/policy/adaptive-small-hot-set",
                     test_adaptive_small_hot_set);
     g_test_add_func("/policy/adaptive-link-rate", test_adaptive_link_rate);
+    g_test_add_func("/policy/adaptive-compressibility",
+                    test_adaptive_compressibility);
     g_test_add_func("/policy/adaptive-postcopy", test_adaptive_postcopy);
     g_test_add_func("/policy/adaptive-no-postcopy", test_adaptive_no_postcopy);
     g_test_add_func("/policy/predict", test_predict);
