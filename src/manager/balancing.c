@@ -40,6 +40,24 @@ static gboolean mgr_balancing_params(Mgr *mgr, const char *cluster_id,
            params->policy != MGR_BALANCER_NONE;
 }
 
+/*
+ * A host's load figure lags a migration by an agent sampling period or two
+ * (and includes the migration's own work): until it has settled, the host
+ * is not judged over its threshold, so that a VM that just left does not
+ * make its host look loaded enough to send another after it.
+ */
+#define MGR_BALANCING_SETTLE_US (6 * G_USEC_PER_SEC)
+
+void mgr_balancing_load_changed(Mgr *mgr, const char *host_id, gint64 when_us)
+{
+    MgrHost *host = host_id ? g_hash_table_lookup(mgr->hosts, host_id) : NULL;
+
+    if (host != NULL) {
+        host->load_changed_us = when_us;
+        host->over_since_us = 0;
+    }
+}
+
 void mgr_balancing_observe(Mgr *mgr, MgrHost *host)
 {
     MgrBalancerParams params;
@@ -47,7 +65,8 @@ void mgr_balancing_observe(Mgr *mgr, MgrHost *host)
                                     "utilization_percent", 0);
 
     if (!mgr_balancing_params(mgr, host->cluster_id, &params) ||
-        params.high_utilization <= 0 || cpu < params.high_utilization) {
+        params.high_utilization <= 0 || cpu < params.high_utilization ||
+        g_get_real_time() - host->load_changed_us < MGR_BALANCING_SETTLE_US) {
         host->over_since_us = 0;
         return;
     }

@@ -229,6 +229,8 @@ MgrBalancing *mgr_balancing_new(Mgr *mgr);
 void mgr_balancing_free(MgrBalancing *balancing);
 /* After each poll of @host: how long it has been over its threshold. */
 void mgr_balancing_observe(Mgr *mgr, MgrHost *host);
+/* A migration from or to @host_id ended at @when_us: its load changes. */
+void mgr_balancing_load_changed(Mgr *mgr, const char *host_id, gint64 when_us);
 
 /* maintenance.c */
 /* Refused (DRV_ERROR_REFUSED) with the VMs named when it cannot be done. */

@@ -80,6 +80,7 @@ typedef struct {
     /* run time only */
     gint64 power_failed_us; /* the last power action that failed, or 0 */
     gint64 over_since_us;   /* CPU over its cluster's high_utilization */
+    gint64 load_changed_us; /* a migration from or to it last ended */
     gboolean emptying;      /* being emptied by the balancer to power off */
     /* the scheduler's digest of @facts (scheduler.c), rebuilt when they change
      */

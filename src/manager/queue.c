@@ -230,6 +230,8 @@ static void mgr_queue_completed(Mgr *mgr, MgrMigration *mig)
     mgr_queue_forget(mgr, mig);
     mig->state = MGR_MIGRATION_COMPLETED;
     mig->ended_us = g_get_real_time();
+    mgr_balancing_load_changed(mgr, mig->source_host_id, mig->ended_us);
+    mgr_balancing_load_changed(mgr, mig->destination_host_id, mig->ended_us);
     g_clear_pointer(&mig->error_code, g_free);
     g_clear_pointer(&mig->error_message, g_free);
     if (vm != NULL) {

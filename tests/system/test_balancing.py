@@ -70,8 +70,9 @@ def stays_still(manager, passes=4):
     before = len(balancing_migrations(manager))
     time.sleep(passes * PASS_S + 1)
     after = balancing_migrations(manager)
-    assert len(after) == before, [(m["vm"]["name"], m["state"])
-                                  for m in after[before:]]
+    assert len(after) == before, (
+        [(m["vm"]["name"], m["state"]) for m in after[before:]],
+        [e["message"] for e in events(manager, "balancing_migration")])
 
 
 def events(manager, code):
