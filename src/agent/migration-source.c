@@ -866,6 +866,7 @@ static void agent_source_on_channel(GObject *source, GAsyncResult *result,
         agent_migration_channel_connect_finish(result, &error);
     g_autoptr(JsonObject) args = json_object_new();
     AgentVm *vm = agent_source_vm(mig);
+    int fd;
 
     if (conn == NULL) {
         agent_source_fail(mig, error);
@@ -877,12 +878,13 @@ static void agent_source_on_channel(GObject *source, GAsyncResult *result,
                                            mig->vm_name));
         return;
     }
+    fd = g_socket_get_fd(g_socket_connection_get_socket(conn));
+    /* read back, not assumed: the result says what the stream really had */
+    mig->stream_notsent_lowat = agent_migration_channel_notsent_lowat(fd);
     json_object_set_string_member(args, "fdname",
                                   AGENT_MIGRATION_CHANNEL_FDNAME);
-    agent_vm_qmp_with_fd_async(
-        vm, "getfd", args,
-        g_socket_get_fd(g_socket_connection_get_socket(conn)), 0,
-        agent_source_on_getfd, agent_migration_ref(mig));
+    agent_vm_qmp_with_fd_async(vm, "getfd", args, fd, 0, agent_source_on_getfd,
+                               agent_migration_ref(mig));
 }
 
 static void agent_source_on_parameters(GObject *source, GAsyncResult *result,
@@ -897,6 +899,19 @@ static void agent_source_on_parameters(GObject *source, GAsyncResult *result,
         return;
     }
     if (agent_source_cancelled(mig)) {
+        return;
+    }
+    if (mig->params.plain_stream) {
+        g_autoptr(JsonObject) args = json_object_new();
+        g_autofree char *uri =
+            strchr(mig->address, ':')
+                ? g_strdup_printf("tcp:[%s]:%u", mig->address, mig->port)
+                : g_strdup_printf("tcp:%s:%u", mig->address, mig->port);
+
+        mig->stream_notsent_lowat = -1;
+        json_object_set_string_member(args, "uri", uri);
+        agent_source_qmp(mig, "migrate", args, agent_source_on_migrate,
+                         agent_migration_ref(mig));
         return;
     }
     agent_migration_channel_connect_async(

@@ -63,6 +63,7 @@ AgentMigration *agent_migration_new(Agent *agent, AgentMigrationRole role,
     mig->agent = agent;
     mig->id = id ? g_strdup(id) : g_uuid_string_random();
     mig->role = role;
+    mig->stream_notsent_lowat = -1;
     mig->phase = AGENT_MIGRATION_PREPARE;
     mig->status = AGENT_MIGRATION_ACTIVE;
     mig->started_us = g_get_real_time();
@@ -221,6 +222,8 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
         json_object_set_int_member(result, "max_throttle_percent",
                                    mig->progress.max_throttle_percent);
         json_object_set_boolean_member(result, "postcopy", mig->postcopy_used);
+        json_object_set_int_member(result, "stream_notsent_lowat",
+                                   mig->stream_notsent_lowat);
         json_object_set_int_member(result, "xbzrle_pages",
                                    (gint64)mig->progress.xbzrle_pages);
         json_object_set_string_member(result, "policy",
@@ -528,6 +531,8 @@ static AgentMigration *agent_migration_load(Agent *agent, const char *path,
         mig->progress.max_throttle_percent =
             (guint)drv_json_int_or(result, "max_throttle_percent", 0);
         mig->postcopy_used = drv_json_bool_or(result, "postcopy", FALSE);
+        mig->stream_notsent_lowat =
+            (gint)drv_json_int_or(result, "stream_notsent_lowat", -1);
         mig->qemu_downtime_ms = drv_json_int_or(result, "qemu_downtime_ms", 0);
         mig->qemu_total_ms = drv_json_int_or(result, "qemu_total_time_ms", 0);
         mig->progress.total_bytes =

@@ -85,6 +85,8 @@ struct _AgentMigration {
     gint64 qemu_downtime_ms;
     gint64 qemu_total_ms;
     gboolean postcopy_used;
+    /* the stream socket's TCP_NOTSENT_LOWAT as read back; -1: QEMU's own */
+    gint stream_notsent_lowat;
     char *error_code;
     char *error_message;
     AgentPolicy *policy;    /* source: what drives it */

@@ -271,6 +271,8 @@ def test_plain_stream_migration(two_hosts):
     vm_id = spec["id"]
     done = migrate_ok(h1, h2, vm_id, stream_tuning=False)
     assert done["parameters"]["stream_tuning"] is False
+    # QEMU opened the socket itself: the agent never saw it
+    assert done["result"]["stream_notsent_lowat"] == -1, done["result"]
     assert_runs_only_on(vm_id, h2, h1)
     # nor a sample first, nor a preallocated destination
     assert done["result"]["prediction"] is None or \
@@ -279,6 +281,9 @@ def test_plain_stream_migration(two_hosts):
     assert_guest_healthy(h2, vm_id, checks=1)
     done = migrate_ok(h2, h1, vm_id)
     assert done["parameters"]["stream_tuning"] is True
+    # the agent's socket, its bound on unsent data read back from it
+    assert done["result"]["stream_notsent_lowat"] == 128 * 1024, \
+        done["result"]
     assert_runs_only_on(vm_id, h1, h2)
 
 
