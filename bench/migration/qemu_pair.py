@@ -106,6 +106,10 @@ def main():
     p.add_argument("--caps", default="events,xbzrle,auto-converge,postcopy-ram")
     p.add_argument("--sample-pages", type=int, default=0,
                    help="calc-dirty-rate first, with this many pages per GiB")
+    p.add_argument("--sample-mode", default="page-sampling",
+                   choices=["page-sampling", "dirty-bitmap"],
+                   help="calc-dirty-rate's mode: reading sampled pages, or "
+                   "counting the dirty log (no guest page is read)")
     p.add_argument("--gap-s", type=float, default=1.5,
                    help="from the sample's start to the migration's")
     p.add_argument("--append", default="wss=8 rate=5 hb=10 check=500")
@@ -113,11 +117,19 @@ def main():
     p.add_argument("--bandwidth", type=int, default=125000000,
                    help="max-bandwidth, bytes/s")
     p.add_argument("--prealloc", choices=["source", "destination"])
+    p.add_argument("--dest-sample", action="store_true",
+                   help="calc-dirty-rate on the incoming QEMU too, before "
+                   "the stream: its reads map the huge zero page")
     p.add_argument("--paused", action="store_true",
                    help="never run the source guest (RAM untouched)")
     p.add_argument("--shaped", metavar="BITS_PER_S", type=int,
                    help="over a tbf-shaped veth between two namespaces "
                    "(root) instead of loopback")
+    p.add_argument("--dest-sample-nowait", action="store_true",
+                   help="with --dest-sample: migrate without waiting for "
+                   "the destination's sample to end (its reads come first)")
+    p.add_argument("--dest-sample-delay-s", type=float, default=0,
+                   help="with --dest-sample-nowait: wait this long first")
     args = p.parse_args()
     if not os.path.exists(GUEST):
         sys.exit("no test guest at %s (set DROVER_BUILD_DIR)" % GUEST)
@@ -139,11 +151,27 @@ def main():
                 src.cmd("cont")
             time.sleep(6)
             if args.sample_pages:
-                src.cmd("calc-dirty-rate", {"calc-time": 1,
-                                            "sample-pages": args.sample_pages})
+                sample = {"calc-time": 1, "sample-pages": args.sample_pages}
+                if args.sample_mode != "page-sampling":
+                    sample = {"calc-time": 1, "mode": args.sample_mode}
+                src.cmd("calc-dirty-rate", sample)
                 time.sleep(args.gap_s)
+                rate = src.cmd("query-dirty-rate")
+                print("dirty rate %s MiB/s (%s, %s)"
+                      % (rate.get("dirty-rate"), rate.get("status"),
+                         rate.get("mode")))
             proc, dst = start_qemu(tmp, "dst", args.append, dst_extra, dst_ns)
             procs.append(proc)
+            if args.dest_sample:
+                t = time.monotonic()
+                dst.cmd("calc-dirty-rate", {"calc-time": 1,
+                                            "sample-pages": 4096})
+                while not args.dest_sample_nowait and \
+                        dst.cmd("query-dirty-rate")["status"] != "measured":
+                    time.sleep(0.05)
+                time.sleep(args.dest_sample_delay_s)
+                print("destination sample %.0f ms"
+                      % ((time.monotonic() - t) * 1000))
             caps = [{"capability": c, "state": True}
                     for c in args.caps.split(",") if c]
             dst.cmd("migrate-set-capabilities", {"capabilities": caps})

@@ -305,6 +305,7 @@ void agent_migration_dest_on_status(AgentMigration *mig, const char *status)
 typedef struct {
     AgentMigration *mig;
     JsonObject *reply;
+    const char *ram; /* how the incoming RAM was readied, for the reply */
 } AgentDestPrepare;
 
 static void agent_dest_prepare_free(gpointer p)
@@ -424,9 +425,7 @@ static void agent_dest_on_port(GObject *source, GAsyncResult *result,
     json_object_set_int_member(prep->reply, "port", port);
     json_object_set_string_member(prep->reply, "host",
                                   mig->agent->config->name);
-    json_object_set_boolean_member(prep->reply, "prealloc",
-                                   mig->agent->config->incoming_prealloc &&
-                                       !mig->params.plain_stream);
+    json_object_set_string_member(prep->reply, "ram", prep->ram);
     g_message("incoming migration %s of VM %s from %s: listening on %s:%u",
               mig->id, mig->vm_name, mig->peer_url, mig->address, mig->port);
     g_task_return_pointer(task, json_object_ref(prep->reply),
@@ -475,23 +474,14 @@ static void agent_dest_on_capabilities(GObject *source, GAsyncResult *result,
                        task);
 }
 
-static void agent_dest_on_started(GObject *source, GAsyncResult *result,
-                                  gpointer user_data)
+static void agent_dest_set_capabilities(GTask *task, AgentVm *vm)
 {
-    GTask *task = user_data;
     AgentDestPrepare *prep = g_task_get_task_data(task);
     AgentMigration *mig = prep->mig;
-    AgentVm *vm = agent_dest_vm(mig);
-    GError *error = NULL;
     g_autoptr(JsonObject) args = json_object_new();
     JsonArray *caps = json_array_new();
     JsonObject *cap;
-    gboolean started = vm != NULL && agent_vm_start_finish(vm, result, &error);
 
-    if (!agent_dest_step_ok(task, vm, started, error)) {
-        json_array_unref(caps);
-        return;
-    }
     cap = json_object_new();
     json_object_set_string_member(cap, "capability", "events");
     json_object_set_boolean_member(cap, "state", TRUE);
@@ -504,6 +494,58 @@ static void agent_dest_on_started(GObject *source, GAsyncResult *result,
     json_object_set_array_member(args, "capabilities", caps);
     agent_vm_qmp_async(vm, "migrate-set-capabilities", args, 0,
                        agent_dest_on_capabilities, task);
+}
+
+static void agent_dest_on_mapped(GObject *source, GAsyncResult *result,
+                                 gpointer user_data)
+{
+    GTask *task = user_data;
+    AgentDestPrepare *prep = g_task_get_task_data(task);
+    AgentVm *vm = agent_dest_vm(prep->mig);
+    g_autoptr(GError) error = NULL;
+
+    /* mapping only saves time: a failure here fails nothing */
+    agent_vm_dirty_rate_finish(vm, result, &error);
+    if (!agent_dest_step_ok(task, vm, vm != NULL, NULL)) {
+        return;
+    }
+    /* an incoming guest dirties nothing: no figure for the VM to keep */
+    vm->dirty_rate_bps = -1;
+    vm->dirty_rate_us = 0;
+    prep->ram = "mapped";
+    agent_dest_set_capabilities(task, vm);
+}
+
+/*
+ * The source's scan of guest RAM it never touched is fast once a dirty-rate
+ * sample mapped the kernel's huge zero page over it, and then every zero
+ * page it sends costs this end a page fault to compare, unless this RAM is
+ * mapped the same way: a sample of the incoming QEMU's own RAM does that
+ * in one second, whatever the guest's size, and commits no memory.  The
+ * sample must have ended before the stream starts (docs/agent.md).
+ */
+static void agent_dest_on_started(GObject *source, GAsyncResult *result,
+                                  gpointer user_data)
+{
+    GTask *task = user_data;
+    AgentDestPrepare *prep = g_task_get_task_data(task);
+    AgentMigration *mig = prep->mig;
+    AgentVm *vm = agent_dest_vm(mig);
+    GError *error = NULL;
+    gboolean started = vm != NULL && agent_vm_start_finish(vm, result, &error);
+
+    if (!agent_dest_step_ok(task, vm, started, error)) {
+        return;
+    }
+    if (mig->params.plain_stream) {
+        prep->ram = "untouched";
+    } else if (mig->agent->config->incoming_prealloc) {
+        prep->ram = "preallocated";
+    } else {
+        agent_vm_dirty_rate_async(vm, 1, agent_dest_on_mapped, task);
+        return;
+    }
+    agent_dest_set_capabilities(task, vm);
 }
 
 typedef struct {
@@ -551,9 +593,9 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
 static gboolean agent_dest_check(Agent *agent, JsonObject *request,
                                  DrvVmSpec **spec_out, GError **error)
 {
-    static const char *const known[] = {"migration_id", "spec",   "machine",
-                                        "ram_kib",      "source", "post_copy",
-                                        "prealloc",     NULL};
+    static const char *const known[] = {"migration_id",  "spec",   "machine",
+                                        "ram_kib",       "source", "post_copy",
+                                        "stream_tuning", NULL};
     JsonObject *spec_obj = NULL;
     JsonObject *source = NULL;
     const char *id = NULL;
@@ -671,7 +713,8 @@ void agent_migration_incoming_async(Agent *agent, JsonObject *request,
     mig->peer_url = g_strdup(drv_json_string_or(source, "url", "unknown"));
     mig->peer_name = g_strdup(drv_json_string_or(source, "name", NULL));
     mig->params.post_copy = drv_json_bool_or(request, "post_copy", FALSE);
-    mig->params.plain_stream = !drv_json_bool_or(request, "prealloc", TRUE);
+    mig->params.plain_stream =
+        !drv_json_bool_or(request, "stream_tuning", TRUE);
     mig->params.policy = g_strdup("incoming");
     g_hash_table_insert(agent->migrations, g_strdup(mig->id), mig);
     prep->mig = agent_migration_ref(mig);

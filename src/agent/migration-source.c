@@ -21,8 +21,7 @@
 static void agent_source_fail(AgentMigration *mig, GError *error);
 static void agent_source_finish(AgentMigration *mig);
 static void agent_source_confirm(AgentMigration *mig);
-static void agent_source_sample_if_prealloc(AgentMigration *mig,
-                                            JsonObject *reply);
+static void agent_source_perform(AgentMigration *mig);
 
 static AgentVm *agent_source_vm(AgentMigration *mig)
 {
@@ -1097,6 +1096,7 @@ static void agent_source_on_prepared(GObject *source, GAsyncResult *result,
     mig->address = g_strdup(drv_json_string_or(reply, "address", NULL));
     mig->port = (guint)drv_json_int_or(reply, "port", 0);
     mig->peer_name = g_strdup(drv_json_string_or(reply, "host", NULL));
+    mig->dest_ram = g_strdup(drv_json_string_or(reply, "ram", NULL));
     if (mig->address == NULL || mig->port == 0 || mig->port > 65535) {
         error = g_error_new(DRV_ERROR, DRV_ERROR_REMOTE,
                             "destination %s gave no migration address",
@@ -1110,7 +1110,10 @@ static void agent_source_on_prepared(GObject *source, GAsyncResult *result,
     agent_migration_set_phase(mig, AGENT_MIGRATION_PERFORM);
     g_task_return_pointer(task, agent_migration_ref(mig),
                           (GDestroyNotify)agent_migration_unref);
-    agent_source_sample_if_prealloc(mig, reply);
+    if (mig->sampling) {
+        mig->perform_after_sample = TRUE;
+        return;
+    }
     agent_source_perform(mig);
 }
 
@@ -1169,13 +1172,15 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
 }
 
 /*
- * A migration gets a prediction from its start when the VM has a recent
+ * A migration gets a prediction before its stream: from the VM's recent
  * dirty-rate sample (a background one, or the one an estimate took), or
- * takes one when the destination says it preallocated its RAM.  The
- * sample's reads map the kernel's huge zero page over guest RAM the guest
- * never touched, so QEMU's scan of it then costs no page fault per page;
- * a destination that did not preallocate cannot keep up with that scan
- * and finishes loading inside the guest's pause (docs/agent.md).
+ * from one taken while the destination prepares.  The stream waits for it:
+ * a sample still running as QEMU starts its scan races it.  The sample's
+ * reads also map the kernel's huge zero page over guest RAM the guest
+ * never touched, so the scan then costs no page fault per page; the
+ * destination maps its own RAM likewise while it prepares, or it could
+ * not keep up and would finish loading inside the guest's pause
+ * (docs/agent.md).
  */
 #define AGENT_SOURCE_SAMPLE_S 1
 #define AGENT_SOURCE_SAMPLE_MAX_AGE_US (300 * G_USEC_PER_SEC)
@@ -1219,10 +1224,18 @@ static void agent_source_on_sampled(GObject *source, GAsyncResult *result,
     gint64 rate = agent_vm_dirty_rate_finish(NULL, result, &error);
     AgentVm *vm = agent_source_vm(mig);
 
+    mig->sampling = FALSE;
+    if (mig->phase == AGENT_MIGRATION_ENDED) {
+        return;
+    }
     /* a prediction is a nicety: the migration goes on without one */
     if (rate >= 0 && vm != NULL && mig->controller != NULL &&
-        mig->prediction == NULL && mig->phase != AGENT_MIGRATION_ENDED) {
+        mig->prediction == NULL) {
         agent_source_predict(mig, vm, rate, 0);
+    }
+    if (mig->perform_after_sample) {
+        mig->perform_after_sample = FALSE;
+        agent_source_perform(mig);
     }
 }
 
@@ -1233,18 +1246,8 @@ static void agent_source_start_prediction(AgentMigration *mig, AgentVm *vm)
     if (agent_vm_dirty_rate_recent(vm, AGENT_SOURCE_SAMPLE_MAX_AGE_US, &rate)) {
         agent_source_predict(mig, vm, rate,
                              g_get_real_time() - vm->dirty_rate_us);
-    }
-}
-
-/* Prepared: sample now if the destination can keep up with what follows. */
-static void agent_source_sample_if_prealloc(AgentMigration *mig,
-                                            JsonObject *reply)
-{
-    AgentVm *vm = agent_source_vm(mig);
-
-    if (vm != NULL && mig->was_running && mig->prediction == NULL &&
-        !mig->params.plain_stream &&
-        drv_json_bool_or(reply, "prealloc", FALSE)) {
+    } else if (mig->was_running && !mig->params.plain_stream) {
+        mig->sampling = TRUE;
         agent_vm_dirty_rate_async(vm, AGENT_SOURCE_SAMPLE_S,
                                   agent_source_on_sampled,
                                   agent_migration_ref(mig));
@@ -1324,7 +1327,8 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
     json_object_set_string_member(body, "machine", vm->machine);
     json_object_set_int_member(body, "ram_kib", (gint64)vm->ram_kib);
     json_object_set_boolean_member(body, "post_copy", mig->params.post_copy);
-    json_object_set_boolean_member(body, "prealloc", !mig->params.plain_stream);
+    json_object_set_boolean_member(body, "stream_tuning",
+                                   !mig->params.plain_stream);
     json_object_set_string_member(src, "host_id", agent->host_id);
     json_object_set_string_member(src, "name", agent->config->name);
     json_object_set_string_member(src, "url", agent->config->url);

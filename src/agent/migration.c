@@ -117,6 +117,7 @@ void agent_migration_unref(AgentMigration *mig)
     g_free(mig->vm_name);
     g_free(mig->peer_url);
     g_free(mig->peer_name);
+    g_free(mig->dest_ram);
     g_free(mig->address);
     g_free(mig->error_code);
     g_free(mig->error_message);
@@ -224,6 +225,10 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
         json_object_set_boolean_member(result, "postcopy", mig->postcopy_used);
         json_object_set_int_member(result, "stream_notsent_lowat",
                                    mig->stream_notsent_lowat);
+        if (mig->dest_ram != NULL) {
+            json_object_set_string_member(result, "destination_ram",
+                                          mig->dest_ram);
+        }
         json_object_set_int_member(result, "xbzrle_pages",
                                    (gint64)mig->progress.xbzrle_pages);
         json_object_set_string_member(result, "policy",
@@ -533,6 +538,8 @@ static AgentMigration *agent_migration_load(Agent *agent, const char *path,
         mig->postcopy_used = drv_json_bool_or(result, "postcopy", FALSE);
         mig->stream_notsent_lowat =
             (gint)drv_json_int_or(result, "stream_notsent_lowat", -1);
+        mig->dest_ram =
+            g_strdup(drv_json_string_or(result, "destination_ram", NULL));
         mig->qemu_downtime_ms = drv_json_int_or(result, "qemu_downtime_ms", 0);
         mig->qemu_total_ms = drv_json_int_or(result, "qemu_total_time_ms", 0);
         mig->progress.total_bytes =

@@ -87,6 +87,8 @@ struct _AgentMigration {
     gboolean postcopy_used;
     /* the stream socket's TCP_NOTSENT_LOWAT as read back; -1: QEMU's own */
     gint stream_notsent_lowat;
+    /* how the destination readied its RAM: mapped, preallocated, untouched */
+    char *dest_ram;
     char *error_code;
     char *error_message;
     AgentPolicy *policy;    /* source: what drives it */
@@ -99,8 +101,10 @@ struct _AgentMigration {
     guint timer_id;
     gboolean cancel_requested;
     gboolean polling;
-    char *qemu_status;  /* last status QEMU reported */
-    GPtrArray *waiters; /* destination: finish requests waiting */
+    gboolean sampling;             /* source: a dirty-rate sample under way */
+    gboolean perform_after_sample; /* source: prepared, waiting for it */
+    char *qemu_status;             /* last status QEMU reported */
+    GPtrArray *waiters;            /* destination: finish requests waiting */
 };
 
 const char *agent_migration_role_name(AgentMigrationRole role);

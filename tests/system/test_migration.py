@@ -274,9 +274,10 @@ def test_plain_stream_migration(two_hosts):
     # QEMU opened the socket itself: the agent never saw it
     assert done["result"]["stream_notsent_lowat"] == -1, done["result"]
     assert_runs_only_on(vm_id, h2, h1)
-    # nor a sample first, nor a preallocated destination
+    # nor a sample first, nor the destination's RAM readied
     assert done["result"]["prediction"] is None or \
         done["result"]["prediction"]["basis"] != "dirty-rate sample"
+    assert done["result"]["destination_ram"] == "untouched", done["result"]
     assert b"-mem-prealloc" not in qemu_cmdline(vm_id)
     assert_guest_healthy(h2, vm_id, checks=1)
     done = migrate_ok(h2, h1, vm_id)
@@ -284,13 +285,17 @@ def test_plain_stream_migration(two_hosts):
     # the agent's socket, its bound on unsent data read back from it
     assert done["result"]["stream_notsent_lowat"] == 128 * 1024, \
         done["result"]
+    # a sample before the stream, the destination's RAM mapped meanwhile
+    assert done["result"]["prediction"]["basis"] == "dirty-rate sample"
+    assert done["result"]["prediction"]["at_ms"] >= 1000, done["result"]
+    assert done["result"]["destination_ram"] == "mapped", done["result"]
     assert_runs_only_on(vm_id, h1, h2)
 
 
 def test_sample_with_preallocated_destination(cluster):
     # incoming_prealloc=true: the destination allocates the guest's RAM
-    # first and says so; the source then samples the dirty rate before the
-    # stream (docs/agent.md) — unless "stream_tuning" is false
+    # instead of mapping it; the source samples the dirty rate before the
+    # stream either way (docs/agent.md) — unless "stream_tuning" is false
     prealloc = {"incoming_prealloc": "true"}
     h1 = cluster.agent(1, extra=prealloc)
     h2 = cluster.agent(2, extra=prealloc)
@@ -306,4 +311,5 @@ def test_sample_with_preallocated_destination(cluster):
     assert done["result"]["total_time_ms"] > 1500, done["result"]
     assert b"-mem-prealloc" in qemu_cmdline(vm_id)
     assert done["result"]["prediction"]["basis"] == "dirty-rate sample"
+    assert done["result"]["destination_ram"] == "preallocated"
     assert_runs_only_on(vm_id, h1, h2)

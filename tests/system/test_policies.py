@@ -272,14 +272,17 @@ def test_estimate_before_migrating(manager, pair):
     assert_runs_on(manager, "idle1", "host1")
 
 
-def test_no_dirty_rate_sample_unless_asked(manager, pair):
-    # by default (incoming_prealloc=false) neither the agent nor a
-    # migration samples unasked: a sample makes the source's scan fast and
-    # a destination that did not preallocate falls behind (docs/agent.md)
+def test_sample_only_before_a_migration(manager, pair):
+    # by default the agent does not sample in the background; a migration
+    # samples before its stream, while the destination maps its RAM with a
+    # sample of its own — whose figure (nothing dirtied) is not the VM's
     add_and_start(manager, "vm1", policy="legacy")
     time.sleep(5)  # two of the agent's 2 s sampling ticks
     assert manager.vm("vm1")["dirty_rate_bps"] is None
     done = migrate_and_wait(manager, "vm1")
     assert done["state"] == "completed", done
-    assert done["result"]["prediction"] is None, done["result"]
+    assert done["result"]["prediction"]["basis"] == "dirty-rate sample", \
+        done["result"]
+    assert done["result"]["destination_ram"] == "mapped", done["result"]
+    time.sleep(3)
     assert manager.vm("vm1")["dirty_rate_bps"] is None
