@@ -503,16 +503,16 @@ static void agent_dest_on_mapped(GObject *source, GAsyncResult *result,
     AgentDestPrepare *prep = g_task_get_task_data(task);
     AgentVm *vm = agent_dest_vm(prep->mig);
     g_autoptr(GError) error = NULL;
-
     /* mapping only saves time: a failure here fails nothing */
-    agent_vm_dirty_rate_finish(vm, result, &error);
+    gboolean mapped = agent_vm_dirty_rate_finish(vm, result, &error) >= 0;
+
     if (!agent_dest_step_ok(task, vm, vm != NULL, NULL)) {
         return;
     }
     /* an incoming guest dirties nothing: no figure for the VM to keep */
     vm->dirty_rate_bps = -1;
     vm->dirty_rate_us = 0;
-    prep->ram = "mapped";
+    prep->ram = mapped ? "mapped" : "untouched";
     agent_dest_set_capabilities(task, vm);
 }
 
