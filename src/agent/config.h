@@ -42,10 +42,10 @@ typedef struct {
     gboolean cpu_from_vms;
     /*
      * An incoming QEMU allocates all its RAM before the stream (QEMU's
-     * -mem-prealloc), and the source then samples the dirty rate first:
-     * the sample makes the source's scan fast, and only a preallocated
-     * destination keeps up with it (docs/agent.md).  Off by default: on
-     * QEMU 7.2 the fast scan misleads QEMU's switch-over on small hot sets.
+     * -mem-prealloc) instead of mapping it with a dirty-rate sample of its
+     * own; either keeps it up with the source's fast scan after the
+     * source's sample (docs/agent.md).  Off by default: its cost grows
+     * with the guest, and it commits the whole RAM at once.
      */
     gboolean incoming_prealloc;
     guint cpus;                     /* the host's CPU count as reported */

@@ -23,7 +23,7 @@ typedef struct {
     /*
      * "stream_tuning": false — the stream as tools that drive QEMU directly
      * leave it: QEMU's own "tcp:" socket, no dirty-rate sample first, the
-     * destination's RAM not preallocated.
+     * destination's RAM neither mapped nor preallocated.
      */
     gboolean plain_stream;
 } AgentMigrationParams;

@@ -474,6 +474,12 @@ static void agent_dest_on_capabilities(GObject *source, GAsyncResult *result,
                        task);
 }
 
+/* This host preallocates (config), when the source wants a tuned stream. */
+static gboolean agent_dest_prealloc(AgentMigration *mig)
+{
+    return mig->agent->config->incoming_prealloc && !mig->params.plain_stream;
+}
+
 static void agent_dest_set_capabilities(GTask *task, AgentVm *vm)
 {
     AgentDestPrepare *prep = g_task_get_task_data(task);
@@ -539,10 +545,11 @@ static void agent_dest_on_started(GObject *source, GAsyncResult *result,
     }
     if (mig->params.plain_stream) {
         prep->ram = "untouched";
-    } else if (mig->agent->config->incoming_prealloc) {
+    } else if (agent_dest_prealloc(mig)) {
         prep->ram = "preallocated";
     } else {
-        agent_vm_dirty_rate_async(vm, 1, agent_dest_on_mapped, task);
+        agent_vm_dirty_rate_async(vm, AGENT_MIGRATION_SAMPLE_S,
+                                  agent_dest_on_mapped, task);
         return;
     }
     agent_dest_set_capabilities(task, vm);
@@ -581,12 +588,9 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
     g_free(hooks);
     vm->migration = mig;
     g_hash_table_insert(agent->vms, g_strdup(vm->spec->id), vm);
-    /* the source's choice ("stream_tuning"), if this host allows it */
     agent_vm_start_async(vm,
-                         agent->config->incoming_prealloc &&
-                                 !mig->params.plain_stream
-                             ? AGENT_QEMU_INCOMING_PREALLOC
-                             : AGENT_QEMU_INCOMING,
+                         agent_dest_prealloc(mig) ? AGENT_QEMU_INCOMING_PREALLOC
+                                                  : AGENT_QEMU_INCOMING,
                          NULL, agent_dest_on_started, task);
 }
 

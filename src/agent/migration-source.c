@@ -1182,7 +1182,6 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
  * not keep up and would finish loading inside the guest's pause
  * (docs/agent.md).
  */
-#define AGENT_SOURCE_SAMPLE_S 1
 #define AGENT_SOURCE_SAMPLE_MAX_AGE_US (300 * G_USEC_PER_SEC)
 
 static void agent_source_predict(AgentMigration *mig, AgentVm *vm, gint64 rate,
@@ -1233,9 +1232,12 @@ static void agent_source_on_sampled(GObject *source, GAsyncResult *result,
         mig->prediction == NULL) {
         agent_source_predict(mig, vm, rate, 0);
     }
+    /* a cancel while the prepared migration waited ends it here */
     if (mig->perform_after_sample) {
         mig->perform_after_sample = FALSE;
-        agent_source_perform(mig);
+        if (!agent_source_cancelled(mig)) {
+            agent_source_perform(mig);
+        }
     }
 }
 
@@ -1248,7 +1250,7 @@ static void agent_source_start_prediction(AgentMigration *mig, AgentVm *vm)
                              g_get_real_time() - vm->dirty_rate_us);
     } else if (mig->was_running && !mig->params.plain_stream) {
         mig->sampling = TRUE;
-        agent_vm_dirty_rate_async(vm, AGENT_SOURCE_SAMPLE_S,
+        agent_vm_dirty_rate_async(vm, AGENT_MIGRATION_SAMPLE_S,
                                   agent_source_on_sampled,
                                   agent_migration_ref(mig));
     }

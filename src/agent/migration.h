@@ -55,6 +55,8 @@ typedef enum {
 
 #define AGENT_MIGRATION_POLL_MS 250
 #define AGENT_MIGRATION_PREPARE_TIMEOUT_MS 90000
+/* the dirty-rate samples before a stream, on both ends (QEMU's least) */
+#define AGENT_MIGRATION_SAMPLE_S 1
 #define AGENT_MIGRATION_FINISH_TIMEOUT_MS 60000
 #define AGENT_MIGRATION_CALL_RETRIES 5
 /* An incoming migration nobody connects to within this is abandoned. */
