@@ -315,6 +315,39 @@ def test_cancel_during_prepare(two_hosts):
     assert_beating(h1, vm_id)
 
 
+def test_cancel_while_waiting_for_the_sample(cluster, tmp_path):
+    # prepared, the source waits for its dirty-rate sample (about 1 s)
+    # before the stream; a preallocating destination prepares a small guest
+    # faster than that, so the migrate call answers inside the wait, and a
+    # cancel then ends the migration before any step of perform runs
+    h1 = cluster.agent(1)
+    h2 = cluster.agent(2, extra={"incoming_prealloc": "true"})
+    log = str(tmp_path / "source-hook.log")
+    write_hook(h1, "before_vm_migrate_source", "10-log",
+               "echo ran >> %s" % log)
+    vm_id = start_vm(h1, "waiting1")
+    status, mig = h1.migrate(vm_id, h2)
+    assert status == 202, mig
+    status, out = h1.post("/v1/vms/%s/cancelmigration" % vm_id)
+    assert status == 202, out
+    done = h1.wait_migration(mig["id"])
+    assert done["status"] == "cancelled", done
+    assert done["result"]["destination_ram"] == "preallocated"
+    # the before-migrate hook of a cancelled migration never ran, and the
+    # cancel came while the source waited: QEMU was never asked to migrate
+    time.sleep(1)
+    assert not os.path.exists(log)
+    assert done["result"]["prediction"]["basis"] == "dirty-rate sample"
+    assert done["result"]["qemu_total_time_ms"] == 0, done["result"]
+    with open(h1.log_path, errors="replace") as f:
+        agent_log = f.read()
+    assert "cancel requested in phase perform" in agent_log
+    wait_until(lambda: h2.migration(mig["id"])["phase"] == "ended", 10,
+               what="destination to end the migration")
+    assert_only_on_source(vm_id, h1, h2)
+    assert_beating(h1, vm_id)
+
+
 def test_incoming_limit_gives_busy(cluster):
     h1 = cluster.agent(1)
     h2 = cluster.agent(2, extra={"max_incoming_migrations": 1})
