@@ -2,8 +2,6 @@
 
 #include "common/predict.h"
 
-/* dirtying at this share of the sending rate or more does not converge */
-#define AGENT_ADAPTIVE_CONVERGE_RATIO 0.6
 /* a pass must leave this share of the last one, or it stalls */
 #define AGENT_ADAPTIVE_SHRINK 0.8
 #define AGENT_ADAPTIVE_MAX_PAUSE_MS 2000
@@ -89,6 +87,29 @@ static void agent_adaptive_predict(AgentAdaptive *ad,
     /* from the start, to compare with the result's total */
     json_object_set_int_member(ad->prediction, "total_ms",
                                p->elapsed_ms + (gint64)pred.total_ms);
+}
+
+gboolean agent_adaptive_postcopy_wanted(double dirty_bps, double link_bps,
+                                        char **why)
+{
+    gboolean needed = drv_predict_postcopy_needed(dirty_bps, link_bps);
+
+    if (dirty_bps < 0 || link_bps <= 0) {
+        *why = g_strdup("no dirty-rate sample: armed in case pre-copy "
+                        "does not converge");
+    } else {
+        *why = g_strdup_printf(
+            "the guest dirties %.1f MiB/s (sampled), %.0f%% of the link's "
+            "%.0f Mbit/s: pre-copy %s",
+            dirty_bps / 1048576.0, 100.0 * dirty_bps / link_bps,
+            link_bps * 8.0 / 1e6, needed ? "may not converge" : "converges");
+    }
+    return needed;
+}
+
+void agent_adaptive_arm_postcopy(AgentAdaptive *ad, gboolean armed)
+{
+    ad->ctx.post_copy_allowed = armed;
 }
 
 /*
@@ -181,7 +202,7 @@ static void agent_adaptive_boundary(AgentAdaptive *ad,
     if (p->remaining_bytes <= fits * 2) {
         return;
     }
-    converging = ratio < AGENT_ADAPTIVE_CONVERGE_RATIO && shrinking;
+    converging = ratio < DRV_PREDICT_CONVERGE_RATIO && shrinking;
     if (!converging && ad->ctx.post_copy_allowed && !ad->postcopy) {
         ad->postcopy = TRUE;
         agent_action_add(out, AGENT_ACTION_POSTCOPY, 0,
@@ -212,14 +233,14 @@ static void agent_adaptive_boundary(AgentAdaptive *ad,
     }
     if (!ad->ctx.post_copy_allowed && !ad->throttling) {
         /* as hard as the ratio says, at least QEMU's usual start */
-        double throttle = CLAMP(
-            100.0 * (1.0 - AGENT_ADAPTIVE_CONVERGE_RATIO / MAX(ratio, 0.01)),
-            20.0, 90.0);
+        double throttle =
+            CLAMP(100.0 * (1.0 - DRV_PREDICT_CONVERGE_RATIO / MAX(ratio, 0.01)),
+                  20.0, 90.0);
 
         ad->throttling = TRUE;
         agent_action_add(out, AGENT_ACTION_AUTO_CONVERGE, throttle,
                          g_strdup_printf("dirtying %.0f%% of the sending "
-                                         "rate and post-copy not allowed: "
+                                         "rate and post-copy not at hand: "
                                          "throttling from %.0f%%",
                                          ratio * 100, throttle));
     }

@@ -33,6 +33,15 @@ void agent_adaptive_step(AgentAdaptive *ad,
                          const AgentMigrationProgress *progress, guint stalled,
                          GPtrArray *out);
 
+/*
+ * Whether post-copy should be armed, from a dirty-rate sample (bytes/s;
+ * negative: none) and the link (bytes/s); sets @why.
+ */
+gboolean agent_adaptive_postcopy_wanted(double dirty_bps, double link_bps,
+                                        char **why);
+/* Whether post-copy is there to switch to (armed and allowed). */
+void agent_adaptive_arm_postcopy(AgentAdaptive *ad, gboolean armed);
+
 /* The link's rate in bytes/s, judged from a progress sample. */
 double agent_adaptive_link_bps(const AgentControllerContext *ctx,
                                const AgentMigrationProgress *p);

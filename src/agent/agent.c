@@ -89,6 +89,17 @@ Agent *agent_new(AgentConfig *config, GError **error)
     if (agent->host_id == NULL) {
         return NULL;
     }
+    {
+        g_autofree char *path =
+            g_build_filename(config->state_dir, "links.json", NULL);
+        g_autoptr(GError) links_error = NULL;
+
+        agent->links = agent_links_new(path);
+        /* only a hint for predictions: start without rather than fail */
+        if (!agent_links_load(agent->links, &links_error)) {
+            g_warning("ignoring %s: %s", path, links_error->message);
+        }
+    }
     agent->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify)agent_vm_unref);
     agent->migrations = g_hash_table_new_full(
@@ -126,6 +137,7 @@ void agent_free(Agent *agent)
     g_clear_object(&agent->session);
     drv_event_hub_free(agent->events);
     agent_cpu_monitor_free(agent->cpu);
+    agent_links_free(agent->links);
     agent_qemu_caps_free(agent->caps);
     agent_config_free(agent->config);
     g_free(agent->host_id);
@@ -446,6 +458,8 @@ JsonObject *agent_host_facts(Agent *agent)
                                config->migration_bandwidth_mbps);
     json_object_set_string_member(mig, "bandwidth_source",
                                   agent->bandwidth_source);
+    json_object_set_array_member(mig, "links",
+                                 agent_links_to_json(agent->links));
     json_object_set_int_member(mig, "max_incoming",
                                config->max_incoming_migrations);
     json_object_set_int_member(mig, "max_outgoing",

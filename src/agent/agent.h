@@ -10,6 +10,7 @@
 
 #include "agent/config.h"
 #include "agent/host.h"
+#include "agent/links.h"
 #include "agent/qemu.h"
 #include "common/eventhub.h"
 #include "common/http.h"
@@ -33,6 +34,7 @@ typedef struct _Agent {
     SoupSession *session; /* calls to other agents */
     gint64 started_at_us;
     const char *bandwidth_source; /* "config", "nic" or "default" */
+    AgentLinks *links;            /* measured rates to other agents */
 } Agent;
 
 Agent *agent_new(AgentConfig *config, GError **error);

@@ -366,6 +366,14 @@ gboolean agent_migration_start_postcopy(AgentMigration *mig, GError **error)
                     mig->id);
         return FALSE;
     }
+    if (!mig->postcopy_armed) {
+        g_set_error(error, DRV_ERROR, DRV_ERROR_CONFLICT,
+                    "migration %s did not arm post-copy (its policy judged "
+                    "it not needed before the stream); it cannot switch "
+                    "now",
+                    mig->id);
+        return FALSE;
+    }
     g_message("migration %s of VM %s: switching to post-copy", mig->id,
               mig->vm_name);
     agent_source_qmp(mig, "migrate-start-postcopy", NULL,
@@ -479,6 +487,10 @@ static void agent_source_apply_one(AgentMigration *mig, AgentAction *action)
         break;
     case AGENT_ACTION_BANDWIDTH:
         agent_source_record(mig, action, NULL);
+        mig->qemu_cap_bps =
+            MIN(mig->qemu_cap_bps,
+                agent_source_bandwidth_bps(
+                    mig, action->value > 0 ? (guint)action->value : G_MAXUINT));
         agent_source_set_parameter(
             mig, "max-bandwidth",
             (gint64)agent_source_bandwidth_bps(
@@ -567,6 +579,10 @@ static void agent_source_on_progress(GObject *source, GAsyncResult *result,
     info = json_node_get_object(node);
     agent_migration_progress_update(&mig->progress, info);
     status = mig->progress.qemu_status;
+    if (g_strcmp0(status, "active") == 0) {
+        mig->link_peak_bps =
+            MAX(mig->link_peak_bps, mig->progress.throughput_mbps * 1e6 / 8.0);
+    }
     agent_event(mig->agent, "migration_progress", agent_migration_to_json(mig));
     /* an event may be lost across a monitor reconnect: the poll decides */
     if (g_strcmp0(status, mig->qemu_status) != 0) {
@@ -622,6 +638,32 @@ static void agent_source_on_failed_info(GObject *source, GAsyncResult *result,
                                        desc ? desc : "no reason given"));
 }
 
+/*
+ * Leave the rate this stream reached for the next migration to the same
+ * agent (links.h).  Only a tuned stream's figure is taken: on QEMU's own
+ * socket it counts what the kernel buffered as sent.  A stream that moved
+ * little never reached the link's rate, and one held at QEMU's
+ * max-bandwidth measured the cap, not the link.
+ */
+#define AGENT_SOURCE_LINK_MIN_BYTES (32 * 1024 * 1024)
+#define AGENT_SOURCE_LINK_CAPPED 0.8
+
+static void agent_source_learn_link(AgentMigration *mig, double bps)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (mig->params.plain_stream || bps <= 0 ||
+        mig->progress.transferred_bytes < AGENT_SOURCE_LINK_MIN_BYTES ||
+        bps >= (double)mig->qemu_cap_bps * AGENT_SOURCE_LINK_CAPPED) {
+        return;
+    }
+    if (!agent_links_learn(mig->agent->links, mig->peer_url, bps,
+                           g_get_real_time(), &error)) {
+        g_warning("migration %s: cannot keep the link's rate: %s", mig->id,
+                  error->message);
+    }
+}
+
 static void agent_source_on_final_info(GObject *source, GAsyncResult *result,
                                        gpointer user_data)
 {
@@ -636,6 +678,10 @@ static void agent_source_on_final_info(GObject *source, GAsyncResult *result,
         mig->qemu_total_ms = drv_json_int_or(info, "total-time", 0);
     }
     if (mig->phase == AGENT_MIGRATION_PERFORM) {
+        /* a short stream may end between two polls: QEMU's mean then */
+        agent_source_learn_link(
+            mig,
+            MAX(mig->link_peak_bps, mig->progress.throughput_mbps * 1e6 / 8.0));
         agent_source_finish(mig);
     }
 }
@@ -659,6 +705,7 @@ void agent_migration_source_on_status(AgentMigration *mig, const char *status)
         if (mig->phase == AGENT_MIGRATION_PERFORM) {
             /* the destination must run from now on: the source cannot */
             mig->postcopy_used = TRUE;
+            agent_source_learn_link(mig, mig->link_peak_bps);
             agent_source_finish(mig);
         }
     } else if (g_str_equal(status, "failed")) {
@@ -937,9 +984,10 @@ static void agent_source_on_capabilities(GObject *source, GAsyncResult *result,
      * attempt of this QEMU may have left others behind.
      */
     json_object_set_int_member(args, "downtime-limit", initial->downtime_ms);
-    json_object_set_int_member(
-        args, "max-bandwidth",
-        (gint64)agent_source_bandwidth_bps(mig, initial->bandwidth_mbps));
+    mig->qemu_cap_bps =
+        agent_source_bandwidth_bps(mig, initial->bandwidth_mbps);
+    json_object_set_int_member(args, "max-bandwidth",
+                               (gint64)mig->qemu_cap_bps);
     json_object_set_int_member(args, "cpu-throttle-initial",
                                initial->throttle_initial
                                    ? initial->throttle_initial
@@ -970,6 +1018,45 @@ static void agent_add_capability(JsonArray *caps, const char *name,
     json_array_add_object_element(caps, cap);
 }
 
+/*
+ * The link this migration will meet, in bytes/s: the bandwidth granted,
+ * or less where an earlier stream to the same agent measured less.
+ */
+static double agent_source_link_bps(AgentMigration *mig, gboolean *measured)
+{
+    const AgentPolicyInitial *initial =
+        agent_controller_initial(mig->controller);
+    guint64 granted = agent_source_bandwidth_bps(mig, initial->bandwidth_mbps);
+    double seen;
+
+    if (granted == AGENT_MIGRATION_UNLIMITED_BPS) {
+        granted = (guint64)mig->agent->config->migration_bandwidth_mbps * 1000 *
+                  1000 / 8;
+    }
+    *measured = agent_links_lookup(mig->agent->links, mig->peer_url,
+                                   g_get_real_time(), &seen, NULL) &&
+                seen < (double)granted;
+    return *measured ? seen : (double)granted;
+}
+
+/* Decide, once and before the stream, whether postcopy-ram goes on. */
+static void agent_source_arm_postcopy(AgentMigration *mig)
+{
+    g_autofree char *why = NULL;
+    gboolean measured;
+    double link = agent_source_link_bps(mig, &measured);
+    double dirty = mig->was_running ? (double)mig->sampled_dirty_bps : 0.0;
+
+    mig->postcopy_armed =
+        agent_controller_postcopy_wanted(mig->controller, dirty, link, &why);
+    agent_controller_arm_postcopy(mig->controller, mig->postcopy_armed);
+    if (mig->params.post_copy) {
+        g_message("migration %s of VM %s: post-copy %s: %s", mig->id,
+                  mig->vm_name, mig->postcopy_armed ? "armed" : "not armed",
+                  why);
+    }
+}
+
 static void agent_source_on_before_hooks(GObject *source, GAsyncResult *result,
                                          gpointer user_data)
 {
@@ -988,11 +1075,12 @@ static void agent_source_on_before_hooks(GObject *source, GAsyncResult *result,
         return;
     }
     initial = agent_controller_initial(mig->controller);
+    agent_source_arm_postcopy(mig);
     agent_add_capability(caps, "events", TRUE);
     agent_add_capability(caps, "auto-converge",
                          initial->auto_converge != AGENT_CAP_OFF);
     agent_add_capability(caps, "xbzrle", initial->compression != AGENT_CAP_OFF);
-    agent_add_capability(caps, "postcopy-ram", mig->params.post_copy);
+    agent_add_capability(caps, "postcopy-ram", mig->postcopy_armed);
     json_object_set_array_member(args, "capabilities", caps);
     agent_source_qmp(mig, "migrate-set-capabilities", args,
                      agent_source_on_capabilities, agent_migration_ref(mig));
@@ -1187,28 +1275,29 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
 static void agent_source_predict(AgentMigration *mig, AgentVm *vm, gint64 rate,
                                  gint64 age_us)
 {
-    const AgentPolicyInitial *initial;
-    guint64 link_bps;
+    g_autofree char *why = NULL;
+    gboolean measured;
     DrvPredictInput in = {0};
     DrvPrediction pred;
 
-    initial = agent_controller_initial(mig->controller);
-    link_bps = agent_source_bandwidth_bps(mig, initial->bandwidth_mbps);
-    if (link_bps == AGENT_MIGRATION_UNLIMITED_BPS) {
-        link_bps = (guint64)mig->agent->config->migration_bandwidth_mbps *
-                   1000 * 1000 / 8;
-    }
+    mig->sampled_dirty_bps = rate;
     in.data_bytes = (double)vm->spec->memory_mib * 1024 * 1024;
     in.working_set_bytes = in.data_bytes;
     in.dirty_rate_bps = (double)rate;
-    in.link_bps = (double)link_bps;
+    in.link_bps = agent_source_link_bps(mig, &measured);
     in.downtime_ms = agent_controller_downtime(mig->controller);
     agent_controller_means(mig->controller, &in.post_copy, &in.throttle);
+    /* as it will be armed before the stream, from the same figures */
+    in.post_copy = in.post_copy &&
+                   agent_controller_postcopy_wanted(
+                       mig->controller, in.dirty_rate_bps, in.link_bps, &why);
     in.max_throttle = 0.9;
     drv_predict(&in, &pred);
     mig->prediction = drv_prediction_to_json(&in, &pred);
     json_object_set_string_member(mig->prediction, "basis",
                                   "dirty-rate sample");
+    json_object_set_string_member(mig->prediction, "link_basis",
+                                  measured ? "measured" : "granted");
     json_object_set_int_member(mig->prediction, "sample_age_s",
                                age_us / G_USEC_PER_SEC);
     json_object_set_int_member(mig->prediction, "at_ms",

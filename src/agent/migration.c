@@ -64,6 +64,7 @@ AgentMigration *agent_migration_new(Agent *agent, AgentMigrationRole role,
     mig->id = id ? g_strdup(id) : g_uuid_string_random();
     mig->role = role;
     mig->stream_notsent_lowat = -1;
+    mig->sampled_dirty_bps = -1;
     mig->phase = AGENT_MIGRATION_PREPARE;
     mig->status = AGENT_MIGRATION_ACTIVE;
     mig->started_us = g_get_real_time();
@@ -189,6 +190,7 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
     agent_migration_progress_to_json(&mig->progress, progress);
     json_object_set_object_member(obj, "progress", progress);
     json_object_set_boolean_member(obj, "was_running", mig->was_running);
+    json_object_set_boolean_member(obj, "postcopy_armed", mig->postcopy_armed);
     json_object_set_int_member(obj, "started_us", mig->started_us);
     json_object_set_int_member(obj, "ended_us", mig->ended_us);
     json_object_set_int_member(obj, "stop_us", mig->stop_us);
@@ -223,6 +225,8 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
         json_object_set_int_member(result, "max_throttle_percent",
                                    mig->progress.max_throttle_percent);
         json_object_set_boolean_member(result, "postcopy", mig->postcopy_used);
+        json_object_set_boolean_member(result, "postcopy_armed",
+                                       mig->postcopy_armed);
         json_object_set_int_member(result, "stream_notsent_lowat",
                                    mig->stream_notsent_lowat);
         if (mig->dest_ram != NULL) {
@@ -517,6 +521,7 @@ static AgentMigration *agent_migration_load(Agent *agent, const char *path,
     mig->address = g_strdup(drv_json_string_or(obj, "address", NULL));
     mig->port = (guint)drv_json_int_or(obj, "port", 0);
     mig->was_running = drv_json_bool_or(obj, "was_running", TRUE);
+    mig->postcopy_armed = drv_json_bool_or(obj, "postcopy_armed", FALSE);
     mig->started_us = drv_json_int_or(obj, "started_us", 0);
     mig->ended_us = drv_json_int_or(obj, "ended_us", 0);
     mig->stop_us = drv_json_int_or(obj, "stop_us", 0);

@@ -87,6 +87,7 @@ struct _AgentMigration {
     gint64 qemu_downtime_ms;
     gint64 qemu_total_ms;
     gboolean postcopy_used;
+    gboolean postcopy_armed; /* postcopy-ram on: post-copy at hand */
     /* the stream socket's TCP_NOTSENT_LOWAT as read back; -1: QEMU's own */
     gint stream_notsent_lowat;
     /* how the destination readied its RAM: mapped, preallocated, untouched */
@@ -105,6 +106,9 @@ struct _AgentMigration {
     gboolean polling;
     gboolean sampling;             /* source: a dirty-rate sample under way */
     gboolean perform_after_sample; /* source: prepared, waiting for it */
+    gint64 sampled_dirty_bps;      /* source: what the plan took; -1 none */
+    double link_peak_bps;          /* source: the stream's best rate */
+    guint64 qemu_cap_bps;          /* source: least max-bandwidth given */
     char *qemu_status;             /* last status QEMU reported */
     GPtrArray *waiters;            /* destination: finish requests waiting */
 };

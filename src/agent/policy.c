@@ -567,6 +567,8 @@ struct _AgentController {
     guint grew[AGENT_POLICY_MAX_RULES];
     gboolean timed_out;
     gboolean postcopy_asked;
+    gboolean postcopy_decided;
+    gboolean postcopy_armed;
     AgentAdaptive *adaptive; /* the adaptive controller, or NULL */
 };
 
@@ -622,7 +624,44 @@ void agent_controller_means(AgentController *ctrl, gboolean *post_copy,
         *post_copy |= ctrl->policy.rules[i].action == AGENT_ACTION_POSTCOPY;
         *throttle |= ctrl->policy.rules[i].action == AGENT_ACTION_AUTO_CONVERGE;
     }
-    *post_copy = *post_copy && ctrl->ctx.post_copy_allowed;
+    *post_copy = *post_copy && ctrl->ctx.post_copy_allowed &&
+                 (!ctrl->postcopy_decided || ctrl->postcopy_armed);
+}
+
+gboolean agent_controller_postcopy_wanted(AgentController *ctrl,
+                                          double dirty_bps, double link_bps,
+                                          char **why)
+{
+    gboolean may = ctrl->adaptive != NULL || ctrl->ctx.post_copy_after_passes;
+
+    for (guint i = 0; i < ctrl->policy.n_rules; i++) {
+        may |= ctrl->policy.rules[i].action == AGENT_ACTION_POSTCOPY;
+    }
+    if (!ctrl->ctx.post_copy_allowed) {
+        *why = g_strdup("the VM does not allow post-copy");
+        return FALSE;
+    }
+    if (!may) {
+        *why = g_strdup_printf("policy %s never switches to post-copy",
+                               ctrl->policy.name);
+        return FALSE;
+    }
+    if (ctrl->adaptive == NULL || ctrl->ctx.post_copy_after_passes) {
+        *why = g_strdup(ctrl->adaptive == NULL
+                            ? "the policy may switch to post-copy"
+                            : "the request asks for post-copy");
+        return TRUE;
+    }
+    return agent_adaptive_postcopy_wanted(dirty_bps, link_bps, why);
+}
+
+void agent_controller_arm_postcopy(AgentController *ctrl, gboolean armed)
+{
+    ctrl->postcopy_decided = TRUE;
+    ctrl->postcopy_armed = armed && ctrl->ctx.post_copy_allowed;
+    if (ctrl->adaptive != NULL) {
+        agent_adaptive_arm_postcopy(ctrl->adaptive, ctrl->postcopy_armed);
+    }
 }
 
 JsonObject *agent_controller_prediction(AgentController *ctrl)
@@ -739,10 +778,13 @@ GPtrArray *agent_controller_step(AgentController *ctrl,
         }
         /* a schedule may name post-copy; only the VM may allow it */
         if (action->kind == AGENT_ACTION_POSTCOPY &&
-            !ctrl->ctx.post_copy_allowed) {
-            char *why = g_strdup_printf("%s; skipped: VM does not allow "
-                                        "post-copy",
-                                        action->why);
+            (!ctrl->ctx.post_copy_allowed ||
+             (ctrl->postcopy_decided && !ctrl->postcopy_armed))) {
+            char *why = g_strdup_printf(
+                "%s; skipped: %s", action->why,
+                ctrl->ctx.post_copy_allowed
+                    ? "post-copy was not armed for this migration"
+                    : "VM does not allow post-copy");
 
             g_free(action->why);
             action->why = why;

@@ -127,9 +127,27 @@ AgentPolicyInitial *agent_controller_initial_mut(AgentController *ctrl);
 GPtrArray *agent_controller_step(AgentController *ctrl,
                                  const AgentMigrationProgress *progress);
 
-/* Whether it may, at some point, switch to post-copy (allowed) or throttle. */
+/*
+ * Whether it may, at some point, switch to post-copy (allowed, and armed
+ * once that is decided) or throttle.
+ */
 void agent_controller_means(AgentController *ctrl, gboolean *post_copy,
                             gboolean *throttle);
+
+/*
+ * Whether QEMU's postcopy-ram capability should be on for this migration,
+ * given the guest's sampled dirty rate (bytes/s; negative: not sampled)
+ * and the link (bytes/s).  The capability costs every pre-copy pause (the
+ * destination discards its RAM when post-copy is advised, so what it had
+ * mapped faults in again), so it is armed only where post-copy may be
+ * used: a schedule that names it or a request's trigger, and for adaptive
+ * only where the sample says pre-copy may not converge.  Sets @why.
+ */
+gboolean agent_controller_postcopy_wanted(AgentController *ctrl,
+                                          double dirty_bps, double link_bps,
+                                          char **why);
+/* Post-copy is (not) armed: without, its steps are skipped. */
+void agent_controller_arm_postcopy(AgentController *ctrl, gboolean armed);
 
 /* The controller's prediction, once it has made one (adaptive), or NULL. */
 JsonObject *agent_controller_prediction(AgentController *ctrl);

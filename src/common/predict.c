@@ -14,6 +14,18 @@ const char *drv_strategy_name(DrvStrategy strategy)
     return drv_strategy_names[strategy];
 }
 
+/* how much faster than sampled a stream meets the guest dirtying */
+#define DRV_PREDICT_SAMPLE_UNDERCOUNT 1.5
+
+gboolean drv_predict_postcopy_needed(double sampled_dirty_bps, double link_bps)
+{
+    if (sampled_dirty_bps < 0 || link_bps <= 0) {
+        return TRUE;
+    }
+    return sampled_dirty_bps * DRV_PREDICT_SAMPLE_UNDERCOUNT / link_bps >=
+           DRV_PREDICT_CONVERGE_RATIO;
+}
+
 /* What the guest dirties while @seconds pass, bounded by its working set. */
 static double drv_dirtied(const DrvPredictInput *in, double rate,
                           double seconds)

@@ -57,6 +57,18 @@ void drv_predict_precopy(const DrvPredictInput *in, DrvPrediction *out);
 /* The cheapest way to finish: pre-copy, post-copy, throttle, pause. */
 void drv_predict(const DrvPredictInput *in, DrvPrediction *out);
 
+/* dirtying at this share of the sending rate or more does not converge */
+#define DRV_PREDICT_CONVERGE_RATIO 0.6
+
+/*
+ * Whether a guest sampled dirtying @sampled_dirty_bps (calc-dirty-rate;
+ * negative: not sampled) may outrun pre-copy on a link of @link_bps, so
+ * that post-copy is worth arming.  A sample counts a page once however
+ * often the guest rewrote it within the period, so the rate is taken
+ * higher than sampled; no sample says nothing, hence TRUE.
+ */
+gboolean drv_predict_postcopy_needed(double sampled_dirty_bps, double link_bps);
+
 /*
  * {"strategy", "total_ms", "downtime_ms", "passes", "throttle_percent",
  *  "sent_bytes", "converges", "dirty_rate_bps", "link_bps"}: what agents

@@ -23,9 +23,11 @@ static const char *const drv_format_names[] = {
 
 /* What the agent's schedules do (src/agent/policy.c, docs/policies.md). */
 static const DrvMigrationPolicy drv_policies[] = {
-    {"adaptive", 35, TRUE, TRUE},           {"legacy", 300, FALSE, FALSE},
-    {"minimal_downtime", 100, FALSE, TRUE}, {"post_copy", 100, TRUE, TRUE},
-    {"suspend_workload", 100, FALSE, TRUE},
+    {"adaptive", 35, TRUE, TRUE, TRUE},
+    {"legacy", 300, FALSE, FALSE, FALSE},
+    {"minimal_downtime", 100, FALSE, TRUE, FALSE},
+    {"post_copy", 100, TRUE, TRUE, FALSE},
+    {"suspend_workload", 100, FALSE, TRUE, FALSE},
 };
 
 const char *const *drv_migration_policies(void)

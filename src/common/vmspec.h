@@ -99,6 +99,8 @@ typedef struct {
     guint downtime_ms;  /* the downtime limit QEMU is given first */
     gboolean post_copy; /* switches to post-copy where that is allowed */
     gboolean throttle;  /* slows a guest that outruns the link */
+    /* arms post-copy only where drv_predict_postcopy_needed() says so */
+    gboolean post_copy_on_need;
 } DrvMigrationPolicy;
 
 /* NULL when @name is not a built-in policy. */

@@ -82,6 +82,32 @@ static void mgr_estimate_warn(JsonArray *warnings, const char *format, ...)
     json_array_add_string_element(warnings, text);
 }
 
+/*
+ * The rate the source last measured to @dest (its facts' migration.links,
+ * docs/agent.md "Measured links"), bytes/s; 0 when it has none.
+ */
+static double mgr_estimate_measured_link(JsonObject *facts_mig, MgrHost *dest)
+{
+    JsonArray *links = drv_json_array_or_null(facts_mig, "links");
+
+    for (guint i = 0;
+         dest != NULL && links != NULL && i < json_array_get_length(links);
+         i++) {
+        JsonNode *node = json_array_get_element(links, i);
+        JsonObject *link;
+
+        if (!JSON_NODE_HOLDS_OBJECT(node)) {
+            continue;
+        }
+        link = json_node_get_object(node);
+        if (g_strcmp0(drv_json_string_or(link, "peer", NULL), dest->address) ==
+            0) {
+            return (double)drv_json_int_or(link, "mbps", 0) * 1e6 / 8.0;
+        }
+    }
+    return 0;
+}
+
 static JsonObject *mgr_estimate_present(MgrEstimate *est, MgrVm *vm,
                                         JsonObject *measured)
 {
@@ -97,6 +123,7 @@ static JsonObject *mgr_estimate_present(MgrEstimate *est, MgrVm *vm,
                                                   MGR_ESTIMATE_DEFAULT_MBPS));
     double memory = (double)drv_json_int_or(measured, "memory_bytes", 0);
     double dirty = (double)drv_json_int_or(measured, "dirty_rate_bps", 0);
+    double measured_link = mgr_estimate_measured_link(facts_mig, dest);
     DrvPredictInput in = {0};
     DrvPrediction pred;
     JsonObject *out = json_object_new();
@@ -109,9 +136,15 @@ static JsonObject *mgr_estimate_present(MgrEstimate *est, MgrVm *vm,
     in.working_set_bytes = memory;
     in.dirty_rate_bps = dirty;
     in.link_bps = (double)mbps * 1e6 / 8.0;
+    if (measured_link > 0 && measured_link < in.link_bps) {
+        in.link_bps = measured_link;
+    }
     in.downtime_ms = policy->downtime_ms;
+    /* as the source will arm it before the stream */
     in.post_copy = policy->post_copy &&
-                   drv_json_bool_or(est->settings, "post_copy", FALSE);
+                   drv_json_bool_or(est->settings, "post_copy", FALSE) &&
+                   (!policy->post_copy_on_need ||
+                    drv_predict_postcopy_needed(dirty, in.link_bps));
     in.throttle =
         drv_json_bool_or(est->settings, "auto_converge", policy->throttle);
     in.max_throttle = MGR_ESTIMATE_MAX_THROTTLE;
@@ -131,6 +164,8 @@ static JsonObject *mgr_estimate_present(MgrEstimate *est, MgrVm *vm,
     json_object_set_int_member(m, "memory_bytes", (gint64)memory);
     json_object_set_int_member(m, "seconds", est->seconds);
     json_object_set_int_member(m, "link_bps", (gint64)in.link_bps);
+    json_object_set_string_member(
+        m, "link_basis", in.link_bps == measured_link ? "measured" : "granted");
     json_object_set_object_member(out, "measured", m);
     json_object_set_object_member(out, "prediction",
                                   drv_prediction_to_json(&in, &pred));

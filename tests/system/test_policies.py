@@ -6,12 +6,13 @@ post-copy and its respect of a VM that forbids it; how settings inherit
 and how the link is shared; the estimate before a migration.
 """
 
+import re
 import time
 
 import pytest
 
 from conftest import register
-from drover_testlib import qemu_pids, wait_until
+from drover_testlib import make_spec, qemu_pids, wait_until
 
 BUILTINS = ["adaptive", "legacy", "minimal_downtime", "post_copy",
             "suspend_workload"]
@@ -42,6 +43,20 @@ def migrate(manager, name, host="host2"):
 def migrate_and_wait(manager, name, host="host2", timeout=180):
     return manager.wait_migration(migrate(manager, name, host)["id"],
                                   timeout=timeout)
+
+
+def add_hot_vm(agent, append=HOT, memory_mib=128):
+    """A VM started on @agent itself (no manager), its guest settled."""
+    spec = make_spec("hot1", memory_mib=memory_mib, append=append)
+    assert agent.create_vm(spec)["state"] == "running"
+    agent.wait_console(spec["id"], r"^integrity ok", timeout=60)
+    return spec["id"]
+
+
+def ok_migrate(src, dst, vm_id, **params):
+    status, mig = src.migrate(vm_id, dst, **params)
+    assert status == 202, mig
+    return mig
 
 
 def actions(mig, kind, skipped=None):
@@ -134,10 +149,95 @@ def test_adaptive_takes_post_copy_for_a_hot_guest(manager, pair):
     done = migrate_and_wait(manager, "hot1")
     assert done["state"] == "completed", done
     assert done["parameters"]["policy"] == "adaptive"
+    # armed before the stream, from the sample: the guest outruns the link
+    assert done["result"]["postcopy_armed"] is True
     assert done["result"]["postcopy"] is True
     switch = actions(done, "post_copy", False)
     assert len(switch) == 1 and "pre-copy cannot converge" in switch[0]["why"]
     assert_runs_on(manager, "hot1", "host2")
+
+
+def test_adaptive_arms_post_copy_only_for_a_guest_that_needs_it(manager,
+                                                                 pair):
+    # QEMU's destination discards its whole RAM when post-copy is armed:
+    # a guest pre-copy moves easily must not pay for that
+    add_and_start(manager, "vm1")
+    done = migrate_and_wait(manager, "vm1")
+    assert done["state"] == "completed", done
+    assert done["parameters"]["post_copy"] is True
+    result = done["result"]
+    assert result["postcopy_armed"] is False and result["postcopy"] is False
+    assert result["destination_ram"] == "mapped", result
+    # nothing measured to host2 yet: the plan took the bandwidth granted
+    assert result["prediction"]["link_basis"] == "granted", result
+    assert result["prediction"]["strategy"] != "post-copy", result
+    with open(pair[0].log_path, errors="replace") as f:
+        log = f.read()
+    assert re.search(r"post-copy not armed: .*pre-copy converges", log), log
+    assert_runs_on(manager, "vm1", "host2")
+
+
+def test_a_policy_without_post_copy_refuses_the_switch(two_hosts):
+    h1, h2 = two_hosts
+    vm = add_hot_vm(h1)
+    status, mig = h1.migrate(vm, h2, policy="legacy", post_copy=True,
+                             bandwidth_mbps=SLOW_LINK_MBPS)
+    assert status == 202, mig
+    wait_until(lambda: h1.migration(mig["id"])["progress"]["pass"] >= 2, 90,
+               interval=0.3, what="pre-copy's second pass")
+    # the VM allows post-copy, but legacy never uses it: it was not armed,
+    # and asking for it now is refused rather than failing inside QEMU
+    status, out = h1.post("/v1/migrations/%s/postcopy" % mig["id"])
+    assert status == 409, out
+    assert "did not arm post-copy" in out["error"]["message"], out
+    assert h1.migration(mig["id"])["phase"] == "perform"
+    h1.ok("POST", "/v1/vms/%s/cancelmigration" % vm)
+    done = h1.wait_migration(mig["id"], timeout=60)
+    assert done["status"] == "cancelled", done
+    assert done["result"]["postcopy_armed"] is False
+    assert h1.vm(vm)["state"] == "running"
+    assert len(qemu_pids(vm)) == 1
+
+
+def test_a_stream_leaves_the_link_rate_for_the_next_plan(cluster):
+    # a granted bandwidth no loopback stream nears: what the stream reached
+    # is then the link's rate, not QEMU's cap
+    fast = {"migration_bandwidth_mbps": 1000000}
+    manager = cluster.manager()
+    h1, h2 = register(manager, [cluster.agent(1, extra=fast),
+                                cluster.agent(2, extra=fast)])
+    add_and_start(manager, "vm1", append="wss=64 rate=2 hb=50",
+                  memory_mib=128)
+    vm = manager.vm("vm1")["id"]
+    first = migrate_and_wait(manager, "vm1")
+    assert first["state"] == "completed", first
+    assert first["result"]["prediction"]["link_basis"] == "granted"
+    links = h1.host()["migration"]["links"]
+    assert [link["peer"] for link in links] == [h2.url], links
+    assert 0 < links[0]["mbps"] < 800000, links
+    # kept across a restart of the agent
+    h1.restart()
+    assert h1.host()["migration"]["links"] == links
+    wait_until(lambda: manager.host("host1")["status"] == "up", 30,
+               what="droverd to see host1 again")
+    back = migrate_and_wait(manager, "vm1", host="host1")
+    assert back["state"] == "completed", back
+
+    # the estimate takes it from host1's facts once droverd has them
+    def estimated():
+        est = manager.ok("GET", "/api/vms/%s/migration_estimate?host=host2"
+                         % vm)
+        return est if est["measured"]["link_basis"] == "measured" else None
+    est = wait_until(estimated, 60, interval=2, what="a measured link")
+    assert abs(est["measured"]["link_bps"] * 8 / 1e6 - links[0]["mbps"]) \
+        <= 1, (est, links)
+    again = migrate_and_wait(manager, "vm1")
+    assert again["state"] == "completed", again
+    prediction = again["result"]["prediction"]
+    assert prediction["link_basis"] == "measured", prediction
+    # the figure the plan took is the one measured before (bytes/s)
+    assert abs(prediction["link_bps"] * 8 / 1e6 - links[0]["mbps"]) <= 1, \
+        (prediction, links)
 
 
 def test_adaptive_never_enters_post_copy_where_forbidden(manager, pair, cluster):
@@ -239,6 +339,8 @@ def test_estimate_before_migrating(manager, pair):
     assert est["destination"]["name"] == "host2"
     assert est["measured"]["seconds"] == 1
     assert est["measured"]["memory_bytes"] == 64 * 2 ** 20
+    # nothing measured yet: the bandwidth granted
+    assert est["measured"]["link_basis"] == "granted", est
     p = est["prediction"]
     assert p["strategy"] == "pre-copy" and p["converges"] is True
     assert 0 < p["total_ms"] < 2000 and p["downtime_ms"] <= 50

@@ -437,6 +437,80 @@ static void test_adaptive_no_postcopy(void)
     g_assert_null(strstr(text, "post_copy"));
 }
 
+/*
+ * postcopy-ram costs every pre-copy pause, so it is armed only where
+ * post-copy may be used: adaptive from the sample against the link, a
+ * schedule when it names post-copy, never where the VM forbids it.
+ */
+static gboolean wanted(AgentController *ctrl, double dirty_mib_s,
+                       double link_mbps, const char *word)
+{
+    g_autofree char *why = NULL;
+    gboolean out = agent_controller_postcopy_wanted(
+        ctrl, dirty_mib_s < 0 ? -1 : dirty_mib_s * MIB, link_mbps * 1e6 / 8,
+        &why);
+
+    g_assert_nonnull(why);
+    if (strstr(why, word) == NULL) {
+        g_error("'%s' not in '%s'", word, why);
+    }
+    return out;
+}
+
+static void test_postcopy_arming(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentPolicy) legacy = agent_policy_builtin("legacy", &error);
+    g_autoptr(AgentPolicy) pc = agent_policy_builtin("post_copy", &error);
+    g_autoptr(AgentController) a = controller(ad, TRUE, 0);
+    g_autoptr(AgentController) forbidden = controller(ad, FALSE, 0);
+    g_autoptr(AgentController) l = controller(legacy, TRUE, 0);
+    g_autoptr(AgentController) p = controller(pc, TRUE, 0);
+    gboolean post_copy, throttle;
+
+    /* the bench's figures on a 955 Mbit/s link: db 30, hot 66, stream 122 */
+    g_assert_false(wanted(a, 30, 955, "converges"));
+    g_assert_true(wanted(a, 66, 955, "may not converge"));
+    g_assert_true(wanted(a, 122, 955, "may not converge"));
+    /* the same guest on a 10 Gbit/s link converges */
+    g_assert_false(wanted(a, 122, 10000, "converges"));
+    /* nothing sampled: armed, in case */
+    g_assert_true(wanted(a, -1, 955, "no dirty-rate sample"));
+    g_assert_false(wanted(forbidden, 500, 955, "does not allow"));
+    g_assert_false(wanted(l, 500, 955, "never switches"));
+    g_assert_true(wanted(p, 0, 955, "may switch"));
+
+    /* until decided, adaptive may use post-copy; once not armed, not */
+    agent_controller_means(a, &post_copy, &throttle);
+    g_assert_true(post_copy);
+    agent_controller_arm_postcopy(a, FALSE);
+    agent_controller_means(a, &post_copy, &throttle);
+    g_assert_false(post_copy);
+}
+
+/* Not armed: adaptive throttles the guest it would have moved post-copy. */
+static void test_adaptive_not_armed(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, TRUE, 0);
+    g_autoptr(AgentPolicy) pc = agent_policy_builtin("post_copy", &error);
+    g_autoptr(AgentController) sched = controller(pc, TRUE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
+    g_autofree char *a2 = NULL;
+    g_autofree char *log = NULL;
+
+    agent_controller_arm_postcopy(ctrl, FALSE);
+    g_free(adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250));
+    a2 = adaptive_boundary(ctrl, &p, 2, 64, 40000, 30000, 2000);
+    g_assert_cmpstr(a2, ==, "compression=0 auto_converge=55");
+    /* a schedule's post-copy step is recorded, skipped */
+    agent_controller_arm_postcopy(sched, FALSE);
+    log = run_stalling(sched, 5);
+    g_assert_nonnull(strstr(log, "post_copy=0!"));
+}
+
 /* A small hot set that fits the pause: no XBZRLE, no action at all. */
 static void test_adaptive_small_hot_set(void)
 {
@@ -554,6 +628,20 @@ static void test_adaptive_compressibility(void)
 
 /* ---- predictor ---- */
 
+/*
+ * The arming rule agents and droverd's estimate share: a sample at 40 % of
+ * the link or more (60 % once its undercount is allowed for).
+ */
+static void test_postcopy_needed(void)
+{
+    g_assert_true(drv_predict_postcopy_needed(-1, 125e6));
+    g_assert_true(drv_predict_postcopy_needed(10 * MIB, 0));
+    g_assert_false(drv_predict_postcopy_needed(0, 125e6));
+    g_assert_false(drv_predict_postcopy_needed(0.39 * 125e6, 125e6));
+    g_assert_true(drv_predict_postcopy_needed(0.41 * 125e6, 125e6));
+    g_assert_true(drv_predict_postcopy_needed(300 * MIB, 125e6));
+}
+
 static void test_predict(void)
 {
     DrvPredictInput in = {0};
@@ -623,6 +711,9 @@ int main(int argc, char **argv)
                     test_adaptive_compressibility);
     g_test_add_func("/policy/adaptive-postcopy", test_adaptive_postcopy);
     g_test_add_func("/policy/adaptive-no-postcopy", test_adaptive_no_postcopy);
+    g_test_add_func("/policy/postcopy-arming", test_postcopy_arming);
+    g_test_add_func("/policy/adaptive-not-armed", test_adaptive_not_armed);
     g_test_add_func("/policy/predict", test_predict);
+    g_test_add_func("/policy/postcopy-needed", test_postcopy_needed);
     return g_test_run();
 }
