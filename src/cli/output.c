@@ -427,9 +427,13 @@ char *cli_migration_estimate_text(JsonObject *estimate)
     g_string_append_printf(
         out,
         "%s would migrate from %s to %s with policy %s at "
-        "%s%s\n",
+        "%s%s%s\n",
         vm ? vm : "?", source ? source : "?", destination ? destination : "?",
         drv_json_string_or(params, "policy", "?"), link,
+        g_strcmp0(drv_json_string_or(measured, "link_basis", NULL),
+                  "measured") == 0
+            ? " (measured by the last migration)"
+            : "",
         drv_json_bool_or(params, "post_copy", FALSE) ? ", post-copy allowed"
                                                      : "");
     g_string_append_printf(out,

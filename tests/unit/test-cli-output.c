@@ -348,6 +348,7 @@ static void test_estimate_text(void)
               "\"downtime_ms\": 1200, \"passes\": 1, \"throttle_percent\": 0}, "
               "\"warnings\": [\"it would not finish\"]}");
     g_autofree char *text = cli_migration_estimate_text(est);
+    g_autofree char *again = NULL;
 
     g_assert_cmpstr(text, ==,
                     "web1 would migrate from h1 to h2 with policy legacy at "
@@ -356,6 +357,12 @@ static void test_estimate_text(void)
                     "(2 s sample)\n"
                     "predicted: 21.5 s, downtime 1.2 s, pause, 1 pass\n"
                     "warning: it would not finish\n");
+    /* a link an earlier migration measured says so */
+    json_object_set_string_member(drv_json_object_or_null(est, "measured"),
+                                  "link_basis", "measured");
+    again = cli_migration_estimate_text(est);
+    g_assert_nonnull(strstr(again, "at 100 Mbit/s (measured by the last "
+                                   "migration)\n"));
 }
 
 static void test_failure_line(void)
