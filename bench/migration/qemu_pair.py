@@ -72,6 +72,7 @@ class Qmp:
         self.sock.connect(path)
         self.f = self.sock.makefile("rw")
         self.f.readline()
+        self.events = []
         self.cmd("qmp_capabilities")
 
     def cmd(self, name, args=None):
@@ -83,6 +84,7 @@ class Qmp:
         while True:
             reply = json.loads(self.f.readline())
             if "event" in reply:
+                self.events.append(reply)
                 continue
             if "error" in reply:
                 raise RuntimeError("%s: %s" % (name, reply["error"]["desc"]))
@@ -99,6 +101,30 @@ def start_qemu(tmp, name, append, extra, netns=None):
             "-mon", "chardev=qmp,mode=control", "-serial", "null",
             "-kernel", GUEST, "-append", append] + extra
     return subprocess.Popen(argv), Qmp(path)
+
+
+def event_us(qmp, name):
+    for ev in qmp.events:
+        if ev["event"] == name:
+            return (ev["timestamp"]["seconds"] * 1000000 +
+                    ev["timestamp"]["microseconds"])
+    return None
+
+
+def print_pause(src, dst):
+    for _ in range(100):
+        # each reply collects the events sent before it
+        src.cmd("query-status")
+        dst.cmd("query-status")
+        stop, resume = event_us(src, "STOP"), event_us(dst, "RESUME")
+        if stop and resume:
+            print("post-copy pause (source STOP to destination RESUME) "
+                  "%.1f ms" % ((resume - stop) / 1000))
+            return
+        time.sleep(0.02)
+    print("post-copy pause: no STOP/RESUME pair seen (source %s, "
+          "destination %s)" % ([e["event"] for e in src.events],
+                               [e["event"] for e in dst.events]))
 
 
 def main():
@@ -130,6 +156,10 @@ def main():
                    "the destination's sample to end (its reads come first)")
     p.add_argument("--dest-sample-delay-s", type=float, default=0,
                    help="with --dest-sample-nowait: wait this long first")
+    p.add_argument("--postcopy-after-s", type=float,
+                   help="migrate-start-postcopy this long after the start "
+                   "(needs postcopy-ram in --caps); prints the pause from "
+                   "the source's STOP to the destination's RESUME")
     args = p.parse_args()
     if not os.path.exists(GUEST):
         sys.exit("no test guest at %s (set DROVER_BUILD_DIR)" % GUEST)
@@ -187,7 +217,15 @@ def main():
             print("  ms  status  pass  remaining KiB  transferred KiB  zero  "
                   "normal  mbps")
             last = None
+            switched = False
             while True:
+                if args.postcopy_after_s is not None and not switched and \
+                        time.monotonic() - t0 >= args.postcopy_after_s:
+                    src.cmd("migrate-start-postcopy")
+                    # as the agent does: the incoming QEMU then runs the
+                    # guest as soon as its device state is loaded
+                    dst.cmd("cont")
+                    switched = True
                 info = src.cmd("query-migrate")
                 ram = info.get("ram", {})
                 row = (info["status"], ram.get("dirty-sync-count"),
@@ -199,6 +237,8 @@ def main():
                     print("%5.0f  %s" % ((time.monotonic() - t0) * 1000,
                                          "  ".join(str(x) for x in row)))
                     last = row
+                if info["status"] in ("completed", "failed") and switched:
+                    print_pause(src, dst)
                 if info["status"] in ("completed", "failed"):
                     # QEMU may say "completed" before it fills the figures
                     for _ in range(20):
