@@ -38,7 +38,7 @@ def sh(*argv):
     subprocess.run(argv, check=True)
 
 
-def shaped_link_up(rate):
+def shaped_link_up(rate, sock_buf=None):
     """Two namespaces joined by a veth, both ends shaped like the bench's."""
     shaped_link_down()
     sh("ip", "netns", "add", NS_SRC)
@@ -54,6 +54,12 @@ def shaped_link_up(rate):
         sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root",
            "handle", "1:", "tbf", "rate", "%dbit" % rate, "burst", str(burst),
            "limit", str(burst + rate // 8 // 100))
+        if sock_buf:
+            # per namespace: caps what a socket may queue either way
+            for key in ("tcp_wmem", "tcp_rmem"):
+                sh("ip", "netns", "exec", ns, "sysctl", "-q",
+                   "net.ipv4.%s=4096 %d %d" % (key, min(sock_buf, 131072),
+                                               sock_buf))
     time.sleep(1)
 
 
@@ -160,6 +166,9 @@ def main():
                    help="migrate-start-postcopy this long after the start "
                    "(needs postcopy-ram in --caps); prints the pause from "
                    "the source's STOP to the destination's RESUME")
+    p.add_argument("--sock-buf", type=int, metavar="BYTES",
+                   help="with --shaped: the most a TCP socket may buffer in "
+                   "either namespace (tcp_wmem/tcp_rmem maximum)")
     args = p.parse_args()
     if not os.path.exists(GUEST):
         sys.exit("no test guest at %s (set DROVER_BUILD_DIR)" % GUEST)
@@ -168,7 +177,7 @@ def main():
     src_ns = dst_ns = None
     host = "127.0.0.1"
     if args.shaped:
-        shaped_link_up(args.shaped)
+        shaped_link_up(args.shaped, args.sock_buf)
         src_ns, dst_ns, host = NS_SRC, NS_DST, ADDR_DST
     with tempfile.TemporaryDirectory(prefix="qemu-pair-") as tmp:
         try:
