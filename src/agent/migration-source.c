@@ -485,17 +485,15 @@ static void agent_source_apply_one(AgentMigration *mig, AgentAction *action)
         agent_source_set_parameter(mig, "downtime-limit",
                                    (gint64)action->value);
         break;
-    case AGENT_ACTION_BANDWIDTH:
+    case AGENT_ACTION_BANDWIDTH: {
+        guint64 bps = agent_source_bandwidth_bps(
+            mig, action->value > 0 ? (guint)action->value : G_MAXUINT);
+
         agent_source_record(mig, action, NULL);
-        mig->qemu_cap_bps =
-            MIN(mig->qemu_cap_bps,
-                agent_source_bandwidth_bps(
-                    mig, action->value > 0 ? (guint)action->value : G_MAXUINT));
-        agent_source_set_parameter(
-            mig, "max-bandwidth",
-            (gint64)agent_source_bandwidth_bps(
-                mig, action->value > 0 ? (guint)action->value : G_MAXUINT));
+        mig->qemu_cap_bps = MIN(mig->qemu_cap_bps, bps);
+        agent_source_set_parameter(mig, "max-bandwidth", (gint64)bps);
         break;
+    }
     case AGENT_ACTION_AUTO_CONVERGE:
         if (initial->auto_converge == AGENT_CAP_OFF) {
             agent_source_record(mig, action,
@@ -563,6 +561,13 @@ static void agent_source_apply(AgentMigration *mig, GPtrArray *actions)
 
 /* ---- progress ---- */
 
+/* The best rate QEMU reported for the stream, for links.h. */
+static void agent_source_note_rate(AgentMigration *mig)
+{
+    mig->link_peak_bps =
+        MAX(mig->link_peak_bps, mig->progress.throughput_mbps * 1e6 / 8.0);
+}
+
 static void agent_source_on_progress(GObject *source, GAsyncResult *result,
                                      gpointer user_data)
 {
@@ -580,8 +585,7 @@ static void agent_source_on_progress(GObject *source, GAsyncResult *result,
     agent_migration_progress_update(&mig->progress, info);
     status = mig->progress.qemu_status;
     if (g_strcmp0(status, "active") == 0) {
-        mig->link_peak_bps =
-            MAX(mig->link_peak_bps, mig->progress.throughput_mbps * 1e6 / 8.0);
+        agent_source_note_rate(mig);
     }
     agent_event(mig->agent, "migration_progress", agent_migration_to_json(mig));
     /* an event may be lost across a monitor reconnect: the poll decides */
@@ -648,9 +652,10 @@ static void agent_source_on_failed_info(GObject *source, GAsyncResult *result,
 #define AGENT_SOURCE_LINK_MIN_BYTES (32 * 1024 * 1024)
 #define AGENT_SOURCE_LINK_CAPPED 0.8
 
-static void agent_source_learn_link(AgentMigration *mig, double bps)
+static void agent_source_learn_link(AgentMigration *mig)
 {
     g_autoptr(GError) error = NULL;
+    double bps = mig->link_peak_bps;
 
     if (mig->params.plain_stream || bps <= 0 ||
         mig->progress.transferred_bytes < AGENT_SOURCE_LINK_MIN_BYTES ||
@@ -678,10 +683,12 @@ static void agent_source_on_final_info(GObject *source, GAsyncResult *result,
         mig->qemu_total_ms = drv_json_int_or(info, "total-time", 0);
     }
     if (mig->phase == AGENT_MIGRATION_PERFORM) {
-        /* a short stream may end between two polls: QEMU's mean then */
-        agent_source_learn_link(
-            mig,
-            MAX(mig->link_peak_bps, mig->progress.throughput_mbps * 1e6 / 8.0));
+        /*
+         * QEMU's "mbps" is now its mean over the whole copy: what a short
+         * stream, ended between two polls, is measured by
+         */
+        agent_source_note_rate(mig);
+        agent_source_learn_link(mig);
         agent_source_finish(mig);
     }
 }
@@ -705,7 +712,7 @@ void agent_migration_source_on_status(AgentMigration *mig, const char *status)
         if (mig->phase == AGENT_MIGRATION_PERFORM) {
             /* the destination must run from now on: the source cannot */
             mig->postcopy_used = TRUE;
-            agent_source_learn_link(mig, mig->link_peak_bps);
+            agent_source_learn_link(mig);
             agent_source_finish(mig);
         }
     } else if (g_str_equal(status, "failed")) {

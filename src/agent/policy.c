@@ -614,34 +614,44 @@ guint agent_controller_downtime(AgentController *ctrl)
     return ctrl->downtime_ms;
 }
 
+/* Whether @ctrl may ever take @action, the VM's permissions aside. */
+static gboolean agent_controller_may(AgentController *ctrl,
+                                     AgentActionKind action)
+{
+    for (guint i = 0; i < ctrl->policy.n_rules; i++) {
+        if (ctrl->policy.rules[i].action == action) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static gboolean agent_controller_may_postcopy(AgentController *ctrl)
+{
+    return ctrl->adaptive != NULL || ctrl->ctx.post_copy_after_passes ||
+           agent_controller_may(ctrl, AGENT_ACTION_POSTCOPY);
+}
+
 void agent_controller_means(AgentController *ctrl, gboolean *post_copy,
                             gboolean *throttle)
 {
-    *post_copy = ctrl->adaptive != NULL || ctrl->ctx.post_copy_after_passes;
-    *throttle =
-        ctrl->adaptive != NULL || ctrl->initial.auto_converge != AGENT_CAP_OFF;
-    for (guint i = 0; i < ctrl->policy.n_rules; i++) {
-        *post_copy |= ctrl->policy.rules[i].action == AGENT_ACTION_POSTCOPY;
-        *throttle |= ctrl->policy.rules[i].action == AGENT_ACTION_AUTO_CONVERGE;
-    }
-    *post_copy = *post_copy && ctrl->ctx.post_copy_allowed &&
+    *post_copy = agent_controller_may_postcopy(ctrl) &&
+                 ctrl->ctx.post_copy_allowed &&
                  (!ctrl->postcopy_decided || ctrl->postcopy_armed);
+    *throttle = ctrl->adaptive != NULL ||
+                ctrl->initial.auto_converge != AGENT_CAP_OFF ||
+                agent_controller_may(ctrl, AGENT_ACTION_AUTO_CONVERGE);
 }
 
 gboolean agent_controller_postcopy_wanted(AgentController *ctrl,
                                           double dirty_bps, double link_bps,
                                           char **why)
 {
-    gboolean may = ctrl->adaptive != NULL || ctrl->ctx.post_copy_after_passes;
-
-    for (guint i = 0; i < ctrl->policy.n_rules; i++) {
-        may |= ctrl->policy.rules[i].action == AGENT_ACTION_POSTCOPY;
-    }
     if (!ctrl->ctx.post_copy_allowed) {
         *why = g_strdup("the VM does not allow post-copy");
         return FALSE;
     }
-    if (!may) {
+    if (!agent_controller_may_postcopy(ctrl)) {
         *why = g_strdup_printf("policy %s never switches to post-copy",
                                ctrl->policy.name);
         return FALSE;
