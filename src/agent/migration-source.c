@@ -12,7 +12,6 @@
 #include "common/json.h"
 #include "common/predict.h"
 
-#define AGENT_MIGRATION_RETRY_DELAY_MS 1000
 #define AGENT_MIGRATION_THROTTLE_INITIAL 20
 #define AGENT_MIGRATION_THROTTLE_INCREMENT 10
 #define AGENT_MIGRATION_QEMU_DEFAULT_DOWNTIME_MS 300
@@ -53,88 +52,6 @@ static JsonNode *agent_source_qmp_finish(GAsyncResult *result, GError **error)
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
-static char *agent_source_url(AgentMigration *mig, const char *suffix)
-{
-    return g_strdup_printf("%s/v1/incoming/%s%s", mig->peer_url, mig->id,
-                           suffix);
-}
-
-static gboolean agent_error_is_transport(const GError *error)
-{
-    DrvErrorCode code = drv_error_classify(error);
-
-    return code == DRV_ERROR_UNREACHABLE || code == DRV_ERROR_TIMEOUT;
-}
-
-/* ---- calls to the destination, retried over transport failures ---- */
-
-typedef void (*AgentPeerReply)(AgentMigration *mig, JsonNode *reply,
-                               GError *error);
-
-typedef struct {
-    AgentMigration *mig;
-    char *url;
-    JsonObject *body;
-    AgentPeerReply done;
-    guint attempt;
-} AgentPeerCall;
-
-static void agent_peer_call_free(AgentPeerCall *call)
-{
-    agent_migration_unref(call->mig);
-    json_object_unref(call->body);
-    g_free(call->url);
-    g_free(call);
-}
-
-static void agent_peer_call_send(AgentPeerCall *call);
-
-static gboolean agent_peer_call_retry(gpointer user_data)
-{
-    agent_peer_call_send(user_data);
-    return G_SOURCE_REMOVE;
-}
-
-static void agent_peer_call_on_reply(GObject *source, GAsyncResult *result,
-                                     gpointer user_data)
-{
-    AgentPeerCall *call = user_data;
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = drv_http_call_finish(result, NULL, &error);
-
-    if (error != NULL && agent_error_is_transport(error) &&
-        ++call->attempt < AGENT_MIGRATION_CALL_RETRIES) {
-        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS, agent_peer_call_retry,
-                      call);
-        return;
-    }
-    call->done(call->mig, node, error);
-    agent_peer_call_free(call);
-}
-
-static void agent_peer_call_send(AgentPeerCall *call)
-{
-    drv_http_call_async(call->mig->agent->session, "POST", call->url,
-                        call->body, AGENT_MIGRATION_FINISH_TIMEOUT_MS, NULL,
-                        agent_peer_call_on_reply, call);
-}
-
-/*
- * POST @body (ownership taken) to the destination's
- * /v1/incoming/ID@suffix; @done gets the answer or the last error.
- */
-static void agent_source_call_peer(AgentMigration *mig, const char *suffix,
-                                   JsonObject *body, AgentPeerReply done)
-{
-    AgentPeerCall *call = g_new0(AgentPeerCall, 1);
-
-    call->mig = agent_migration_ref(mig);
-    call->url = agent_source_url(mig, suffix);
-    call->body = body;
-    call->done = done;
-    agent_peer_call_send(call);
-}
-
 static void agent_source_on_aborted(AgentMigration *mig, JsonNode *reply,
                                     GError *error)
 {
@@ -151,7 +68,7 @@ static void agent_source_abort_dest(AgentMigration *mig, const char *reason)
     JsonObject *body = json_object_new();
 
     json_object_set_string_member(body, "reason", reason);
-    agent_source_call_peer(mig, "/abort", body, agent_source_on_aborted);
+    agent_migration_call_peer(mig, "/abort", body, agent_source_on_aborted);
 }
 
 /* ---- ending without a handover: the VM stays here, running ---- */
@@ -773,7 +690,7 @@ static void agent_source_on_finished(AgentMigration *mig, JsonNode *reply,
                              "destination %s gave no answer to finish",
                              mig->peer_url);
     }
-    if (agent_error_is_transport(reason) || mig->postcopy_used) {
+    if (agent_migration_error_is_transport(reason) || mig->postcopy_used) {
         AgentVm *vm = agent_source_vm(mig);
 
         /*
@@ -805,7 +722,7 @@ static void agent_source_send_finish(AgentMigration *mig)
     JsonObject *body = json_object_new();
 
     json_object_set_boolean_member(body, "postcopy", mig->postcopy_used);
-    agent_source_call_peer(mig, "/finish", body, agent_source_on_finished);
+    agent_migration_call_peer(mig, "/finish", body, agent_source_on_finished);
 }
 
 static void agent_source_finish(AgentMigration *mig)
@@ -1177,7 +1094,8 @@ static void agent_source_on_prepared(GObject *source, GAsyncResult *result,
                 "migration refused in prepare");
         }
         /* prepare may have gone through on the destination anyway */
-        if (mig->cancel_requested || agent_error_is_transport(error)) {
+        if (mig->cancel_requested ||
+            agent_migration_error_is_transport(error)) {
             agent_source_abort_dest(mig, error->message);
         }
         agent_migration_end(mig,

@@ -616,3 +616,80 @@ void agent_migration_recover_all(Agent *agent)
     }
     agent_migration_prune(agent);
 }
+
+/* ---- calls to the destination, retried over transport failures ---- */
+
+#define AGENT_MIGRATION_RETRY_DELAY_MS 1000
+
+static char *agent_migration_peer_url(AgentMigration *mig, const char *suffix)
+{
+    return g_strdup_printf("%s/v1/incoming/%s%s", mig->peer_url, mig->id,
+                           suffix);
+}
+
+gboolean agent_migration_error_is_transport(const GError *error)
+{
+    DrvErrorCode code = drv_error_classify(error);
+
+    return code == DRV_ERROR_UNREACHABLE || code == DRV_ERROR_TIMEOUT;
+}
+
+typedef struct {
+    AgentMigration *mig;
+    char *url;
+    JsonObject *body;
+    AgentMigrationPeerReply done;
+    guint attempt;
+} AgentPeerCall;
+
+static void agent_peer_call_free(AgentPeerCall *call)
+{
+    agent_migration_unref(call->mig);
+    json_object_unref(call->body);
+    g_free(call->url);
+    g_free(call);
+}
+
+static void agent_peer_call_send(AgentPeerCall *call);
+
+static gboolean agent_peer_call_retry(gpointer user_data)
+{
+    agent_peer_call_send(user_data);
+    return G_SOURCE_REMOVE;
+}
+
+static void agent_peer_call_on_reply(GObject *source, GAsyncResult *result,
+                                     gpointer user_data)
+{
+    AgentPeerCall *call = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = drv_http_call_finish(result, NULL, &error);
+
+    if (error != NULL && agent_migration_error_is_transport(error) &&
+        ++call->attempt < AGENT_MIGRATION_CALL_RETRIES) {
+        g_timeout_add(AGENT_MIGRATION_RETRY_DELAY_MS, agent_peer_call_retry,
+                      call);
+        return;
+    }
+    call->done(call->mig, node, error);
+    agent_peer_call_free(call);
+}
+
+static void agent_peer_call_send(AgentPeerCall *call)
+{
+    drv_http_call_async(call->mig->agent->session, "POST", call->url,
+                        call->body, AGENT_MIGRATION_FINISH_TIMEOUT_MS, NULL,
+                        agent_peer_call_on_reply, call);
+}
+
+void agent_migration_call_peer(AgentMigration *mig, const char *suffix,
+                               JsonObject *body, AgentMigrationPeerReply done)
+{
+    AgentPeerCall *call = g_new0(AgentPeerCall, 1);
+
+    call->mig = agent_migration_ref(mig);
+    call->url = agent_migration_peer_url(mig, suffix);
+    call->body = body;
+    call->done = done;
+    agent_peer_call_send(call);
+}

@@ -156,6 +156,19 @@ void agent_migration_on_vm_exit(AgentMigration *mig);
 /* Load persisted records and reconcile the unfinished ones. */
 void agent_migration_recover_all(Agent *agent);
 
+/* An unreachable peer or no answer in time: worth another attempt. */
+gboolean agent_migration_error_is_transport(const GError *error);
+
+typedef void (*AgentMigrationPeerReply)(AgentMigration *mig, JsonNode *reply,
+                                        GError *error);
+/*
+ * POST @body (ownership taken) to the destination's /v1/incoming/ID@suffix,
+ * again over transport failures up to AGENT_MIGRATION_CALL_RETRIES times;
+ * @done gets the answer or the last error.
+ */
+void agent_migration_call_peer(AgentMigration *mig, const char *suffix,
+                               JsonObject *body, AgentMigrationPeerReply done);
+
 /* ---- source (migration-source.c) ---- */
 
 /*
