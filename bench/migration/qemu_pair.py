@@ -30,6 +30,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("DROVER_BUILD_DIR", os.path.join(REPO, "build"))
 GUEST = os.path.join(BUILD, "guest", "drover-testguest.elf")
 PORT = 4499
+# what the agent gives a 256 MiB guest under TCG on QEMU < 9.0: off the
+# 256 KiB grid, so the dirty-bitmap sync takes its per-page (correct) path
+RAM_KIB = 262272
 NS_SRC, NS_DST = "qpair-a", "qpair-b"
 ADDR_SRC, ADDR_DST = "10.78.0.1", "10.78.0.2"
 
@@ -97,15 +100,22 @@ class Qmp:
             return reply["return"]
 
 
-def start_qemu(tmp, name, append, extra, netns=None):
+def start_qemu(tmp, name, args, extra, netns=None):
     path = os.path.join(tmp, name + ".qmp")
     prefix = ["ip", "netns", "exec", netns] if netns else []
+    trace = args.trace
+    if trace:
+        # QEMU's log trace backend, each line stamped with the wall clock
+        extra = extra + ["-msg", "timestamp=on",
+                         "-D", os.path.join(tmp, name + ".trace")]
+        for pattern in trace.split(","):
+            extra += ["-trace", pattern]
     argv = prefix + ["qemu-system-x86_64", "-machine", "pc-i440fx-7.2", "-accel", "tcg",
-            "-cpu", "qemu64", "-m", "262272K", "-smp", "1", "-nodefaults",
+            "-cpu", "qemu64", "-m", "%dK" % args.ram_kib, "-smp", "1", "-nodefaults",
             "-no-user-config", "-display", "none", "-S",
             "-chardev", "socket,id=qmp,path=%s,server=on,wait=off" % path,
             "-mon", "chardev=qmp,mode=control", "-serial", "null",
-            "-kernel", GUEST, "-append", append] + extra
+            "-kernel", GUEST, "-append", args.append] + extra
     return subprocess.Popen(argv), Qmp(path)
 
 
@@ -131,6 +141,30 @@ def print_pause(src, dst):
     print("post-copy pause: no STOP/RESUME pair seen (source %s, "
           "destination %s)" % ([e["event"] for e in src.events],
                                [e["event"] for e in dst.events]))
+
+
+def print_trace(tmp, stop_us):
+    """Both QEMUs' trace lines in time order, in ms from the source's STOP."""
+    lines = []
+    for name in ("src", "dst"):
+        path = os.path.join(tmp, name + ".trace")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                # pid@seconds.micros:event args
+                head, _, rest = line.partition(":")
+                stamp = head.partition("@")[2]
+                try:
+                    sec, usec = stamp.split(".")
+                    us = int(sec) * 1000000 + int(usec)
+                except ValueError:
+                    continue
+                lines.append((us, name, rest.strip()))
+    lines.sort()
+    base = stop_us or (lines[0][0] if lines else 0)
+    for us, name, rest in lines:
+        print("%9.3f  %s  %s" % ((us - base) / 1000, name, rest[:110]))
 
 
 def main():
@@ -169,6 +203,13 @@ def main():
     p.add_argument("--sock-buf", type=int, metavar="BYTES",
                    help="with --shaped: the most a TCP socket may buffer in "
                    "either namespace (tcp_wmem/tcp_rmem maximum)")
+    p.add_argument("--trace", metavar="PATTERNS",
+                   help="QEMU trace events on both sides (comma-separated "
+                   "patterns, e.g. 'savevm_send_postcopy*,loadvm_postcopy*'); "
+                   "printed in time order from the source's STOP")
+    p.add_argument("--ram-kib", type=int, default=RAM_KIB,
+                   help="guest RAM; a multiple of 256 takes QEMU 7.2's "
+                   "word-wise dirty sync, which loses TCG writes")
     args = p.parse_args()
     if not os.path.exists(GUEST):
         sys.exit("no test guest at %s (set DROVER_BUILD_DIR)" % GUEST)
@@ -184,7 +225,7 @@ def main():
             src_extra = ["-mem-prealloc"] if args.prealloc == "source" else []
             dst_extra = ["-incoming", "defer"] + (
                 ["-mem-prealloc"] if args.prealloc == "destination" else [])
-            proc, src = start_qemu(tmp, "src", args.append, src_extra, src_ns)
+            proc, src = start_qemu(tmp, "src", args, src_extra, src_ns)
             procs.append(proc)
             if not args.paused:
                 src.cmd("cont")
@@ -199,7 +240,7 @@ def main():
                 print("dirty rate %s MiB/s (%s, %s)"
                       % (rate.get("dirty-rate"), rate.get("status"),
                          rate.get("mode")))
-            proc, dst = start_qemu(tmp, "dst", args.append, dst_extra, dst_ns)
+            proc, dst = start_qemu(tmp, "dst", args, dst_extra, dst_ns)
             procs.append(proc)
             if args.dest_sample:
                 t = time.monotonic()
@@ -261,6 +302,9 @@ def main():
                             "completed", "failed") and \
                             time.monotonic() - done_at < 30:
                         time.sleep(0.005)
+                    if args.trace:
+                        src.cmd("query-status")
+                        print_trace(tmp, event_us(src, "STOP"))
                     print("total-time %s ms, downtime %s ms, setup-time %s ms, "
                           "destination done %.0f ms later"
                           % (info.get("total-time"), info.get("downtime"),

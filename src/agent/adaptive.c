@@ -12,6 +12,14 @@
  */
 #define AGENT_ADAPTIVE_XBZRLE_MIN_RATIO 1.5
 #define AGENT_ADAPTIVE_XBZRLE_MIN_PAGES 1024
+/*
+ * QEMU's max-cpu-throttle (left at its default): a guest that outruns the
+ * link at this throttle will not be caught by throttling harder, so after
+ * this many passes without progress there it gets the longer pause now
+ * rather than when the budget runs out.
+ */
+#define AGENT_ADAPTIVE_THROTTLE_LIMIT 99
+#define AGENT_ADAPTIVE_STALLS_AT_LIMIT 2
 
 struct _AgentAdaptive {
     AgentControllerContext ctx;
@@ -25,7 +33,9 @@ struct _AgentAdaptive {
     gboolean compressing;
     gboolean compression_judged;
     gboolean lengthened;
+    guint stalled_when_lengthened;
     gboolean paused;
+    guint stalled_at_limit; /* stalled passes when the throttle peaked; +1 */
     JsonObject *prediction;
 };
 
@@ -37,7 +47,14 @@ AgentAdaptive *agent_adaptive_new(const AgentPolicy *policy,
 
     ad->ctx = *ctx;
     ad->target_ms = policy->downtime_target_ms;
+    /*
+     * The budget ends well inside the migration's own timeout, so that
+     * the longer pause and then pausing the guest come before the abort.
+     */
     ad->budget_s = policy->time_budget_s;
+    if (ctx->timeout_s > 0) {
+        ad->budget_s = MIN(ad->budget_s, MAX(ctx->timeout_s / 2, 1));
+    }
     /* QEMU counts only the last data: leave room for the hand-over */
     ad->qemu_downtime_ms =
         (guint)MAX(5.0, ad->target_ms - DRV_PREDICT_FIXED_PAUSE_MS);
@@ -246,6 +263,22 @@ static void agent_adaptive_boundary(AgentAdaptive *ad,
     }
 }
 
+/* Accepts the pause QEMU expects, within reason, to finish pre-copy. */
+static void agent_adaptive_lengthen(AgentAdaptive *ad,
+                                    const AgentMigrationProgress *p,
+                                    guint stalled, const char *reason,
+                                    GPtrArray *out)
+{
+    double pause = CLAMP(p->expected_downtime_ms * 1.3, ad->target_ms,
+                         AGENT_ADAPTIVE_MAX_PAUSE_MS);
+
+    ad->lengthened = TRUE;
+    ad->stalled_when_lengthened = stalled;
+    agent_action_add(
+        out, AGENT_ACTION_DOWNTIME, pause,
+        g_strdup_printf("%s: accepting a %.0f ms pause", reason, pause));
+}
+
 void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
                          guint stalled, GPtrArray *out)
 {
@@ -256,7 +289,35 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
         agent_adaptive_boundary(ad, p, out);
     }
     ad->last_pass = MAX(ad->last_pass, p->pass);
-    if (p->elapsed_ms <= budget_ms || ad->postcopy) {
+    if (ad->postcopy) {
+        return;
+    }
+    if (ad->throttling && ad->stalled_at_limit == 0 &&
+        p->throttle_percent >= AGENT_ADAPTIVE_THROTTLE_LIMIT) {
+        ad->stalled_at_limit = stalled + 1;
+    }
+    if (!ad->lengthened && ad->stalled_at_limit > 0 &&
+        stalled + 1 >= ad->stalled_at_limit + AGENT_ADAPTIVE_STALLS_AT_LIMIT) {
+        g_autofree char *why = g_strdup_printf(
+            "throttled to %u%% and still %u passes without progress",
+            p->throttle_percent, AGENT_ADAPTIVE_STALLS_AT_LIMIT);
+
+        agent_adaptive_lengthen(ad, p, stalled, why, out);
+        return;
+    }
+    /* a longer pause that did not do it leads to the last resort */
+    if (ad->lengthened && !ad->paused &&
+        stalled >=
+            ad->stalled_when_lengthened + AGENT_ADAPTIVE_STALLS_AT_LIMIT) {
+        ad->paused = TRUE;
+        agent_action_add(out, AGENT_ACTION_PAUSE, 0,
+                         g_strdup_printf("%u passes without progress after "
+                                         "the longer pause: pausing the "
+                                         "guest",
+                                         AGENT_ADAPTIVE_STALLS_AT_LIMIT));
+        return;
+    }
+    if (p->elapsed_ms <= budget_ms) {
         return;
     }
     /* the budget is spent: the cheapest way left to finish */
@@ -266,14 +327,10 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
             out, AGENT_ACTION_POSTCOPY, 0,
             g_strdup_printf("time budget of %u s spent", ad->budget_s));
     } else if (!ad->lengthened) {
-        double pause = CLAMP(p->expected_downtime_ms * 1.3, ad->target_ms,
-                             AGENT_ADAPTIVE_MAX_PAUSE_MS);
+        g_autofree char *why =
+            g_strdup_printf("time budget of %u s spent", ad->budget_s);
 
-        ad->lengthened = TRUE;
-        agent_action_add(out, AGENT_ACTION_DOWNTIME, pause,
-                         g_strdup_printf("time budget of %u s spent: "
-                                         "accepting a %.0f ms pause",
-                                         ad->budget_s, pause));
+        agent_adaptive_lengthen(ad, p, stalled, why, out);
     } else if (!ad->paused && p->elapsed_ms > budget_ms * 3 / 2) {
         ad->paused = TRUE;
         agent_action_add(out, AGENT_ACTION_PAUSE, 0,
@@ -281,5 +338,4 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
                                          "budget: pausing the guest",
                                          ad->budget_s / 2));
     }
-    (void)stalled;
 }

@@ -406,6 +406,43 @@ static void test_adaptive_postcopy(void)
         ==, "post-copy");
 }
 
+/*
+ * Passes 1 and 2 of a guest dirtying 4/3 of what is sent, post-copy not
+ * at hand: the controller throttles as hard as the ratio says,
+ * 1 - 0.6 / (4/3) = 55%, and sends re-sent pages as deltas.
+ */
+static void adaptive_throttling(AgentController *ctrl,
+                                AgentMigrationProgress *p, gint64 ms)
+{
+    g_autofree char *a2 = NULL;
+
+    g_free(adaptive_boundary(ctrl, p, 1, 200, 0, 0, 250));
+    a2 = adaptive_boundary(ctrl, p, 2, 64, 40000, 30000, ms);
+    g_assert_cmpstr(a2, ==, "compression=0 auto_converge=55");
+}
+
+/*
+ * Pass 3 sampled every second from 3 s to @until_ms, expecting a 700 ms
+ * pause; what the controller did, "ms:actions;".
+ */
+static char *adaptive_later(AgentController *ctrl, AgentMigrationProgress *p,
+                            gint64 until_ms)
+{
+    GString *log = g_string_new(NULL);
+
+    for (gint64 ms = 3000; ms <= until_ms; ms += 1000) {
+        g_autofree char *acts = NULL;
+
+        sample(p, "active", 64, 3, ms);
+        p->expected_downtime_ms = 700;
+        acts = step(ctrl, p);
+        if (*acts) {
+            g_string_append_printf(log, "%" G_GINT64_FORMAT ":%s;", ms, acts);
+        }
+    }
+    return g_string_free(log, FALSE);
+}
+
 static void test_adaptive_no_postcopy(void)
 {
     g_autoptr(GError) error = NULL;
@@ -413,28 +450,63 @@ static void test_adaptive_no_postcopy(void)
         "{\"name\": \"adaptive\", \"adaptive\": {\"time_budget_s\": 20}}");
     g_autoptr(AgentController) ctrl = controller(ad, FALSE, 0);
     g_auto(AgentMigrationProgress) p = {0};
-    g_autofree char *a2 = NULL;
+    g_autofree char *text = NULL;
+
+    adaptive_throttling(ctrl, &p, 2000);
+    /* then, past the budget: a longer pause; past 1.5x: pause */
+    text = adaptive_later(ctrl, &p, 32000);
+    g_assert_cmpstr(text, ==, "21000:downtime_ms=910;31000:pause=0;");
+    g_assert_null(strstr(text, "post_copy"));
+}
+
+/*
+ * A guest that outruns the link even at QEMU's 99% throttle: two passes
+ * without progress there bring the longer pause, two more the guest's
+ * pause, long before the budget.
+ */
+static void test_adaptive_throttle_exhausted(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, FALSE, 0);
+    g_auto(AgentMigrationProgress) p = {0};
     GString *later = g_string_new(NULL);
     g_autofree char *text = NULL;
 
-    g_free(adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250));
-    a2 = adaptive_boundary(ctrl, &p, 2, 64, 40000, 30000, 2000);
-    /* throttle as hard as the ratio says: 1 - 0.6 / (4/3) = 55% */
-    g_assert_cmpstr(a2, ==, "compression=0 auto_converge=55");
-    /* then, past the budget: a longer pause; past 1.5x: pause */
-    for (gint64 ms = 3000; ms <= 32000; ms += 1000) {
-        g_autofree char *acts = NULL;
+    adaptive_throttling(ctrl, &p, 1000);
+    g_free(adaptive_boundary(ctrl, &p, 2, 10, 40000, 30000, 1500));
+    for (guint pass = 3; pass <= 12; pass++) {
+        for (guint half = 0; half < 2; half++) {
+            g_autofree char *acts = NULL;
 
-        sample(&p, "active", 64, 3, ms);
-        p.expected_downtime_ms = 700;
-        acts = step(ctrl, &p);
-        if (*acts) {
-            g_string_append_printf(later, "%" G_GINT64_FORMAT ":%s;", ms, acts);
+            sample(&p, "active", half ? 10 : 64, pass,
+                   (gint64)pass * 1000 + half * 500);
+            p.throttle_percent = MIN(99, 55 + 10 * (pass - 2));
+            p.expected_downtime_ms = 400;
+            acts = step(ctrl, &p);
+            if (*acts) {
+                g_string_append_printf(later, "%u:%s;", pass, acts);
+            }
         }
     }
     text = g_string_free(later, FALSE);
-    g_assert_cmpstr(text, ==, "21000:downtime_ms=910;31000:pause=0;");
-    g_assert_null(strstr(text, "post_copy"));
+    /* 99% from pass 7; passes 8 and 9, then 10 and 11, made no progress */
+    g_assert_cmpstr(text, ==, "9:downtime_ms=520;11:pause=0;");
+}
+
+/* The budget ends inside the migration's timeout: no abort first. */
+static void test_adaptive_budget_within_timeout(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
+    g_autoptr(AgentController) ctrl = controller(ad, FALSE, 30);
+    g_auto(AgentMigrationProgress) p = {0};
+    g_autofree char *text = NULL;
+
+    adaptive_throttling(ctrl, &p, 2000);
+    text = adaptive_later(ctrl, &p, 29000);
+    /* 120 s by default, 15 s within a 30 s timeout; pause past 22.5 s */
+    g_assert_cmpstr(text, ==, "16000:downtime_ms=910;23000:pause=0;");
 }
 
 /*
@@ -498,13 +570,10 @@ static void test_adaptive_not_armed(void)
     g_autoptr(AgentPolicy) pc = agent_policy_builtin("post_copy", &error);
     g_autoptr(AgentController) sched = controller(pc, TRUE, 0);
     g_auto(AgentMigrationProgress) p = {0};
-    g_autofree char *a2 = NULL;
     g_autofree char *log = NULL;
 
     agent_controller_arm_postcopy(ctrl, FALSE);
-    g_free(adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250));
-    a2 = adaptive_boundary(ctrl, &p, 2, 64, 40000, 30000, 2000);
-    g_assert_cmpstr(a2, ==, "compression=0 auto_converge=55");
+    adaptive_throttling(ctrl, &p, 2000);
     /* a schedule's post-copy step is recorded, skipped */
     agent_controller_arm_postcopy(sched, FALSE);
     log = run_stalling(sched, 5);
@@ -711,6 +780,10 @@ int main(int argc, char **argv)
                     test_adaptive_compressibility);
     g_test_add_func("/policy/adaptive-postcopy", test_adaptive_postcopy);
     g_test_add_func("/policy/adaptive-no-postcopy", test_adaptive_no_postcopy);
+    g_test_add_func("/policy/adaptive-throttle-exhausted",
+                    test_adaptive_throttle_exhausted);
+    g_test_add_func("/policy/adaptive-budget-within-timeout",
+                    test_adaptive_budget_within_timeout);
     g_test_add_func("/policy/postcopy-arming", test_postcopy_arming);
     g_test_add_func("/policy/adaptive-not-armed", test_adaptive_not_armed);
     g_test_add_func("/policy/predict", test_predict);
