@@ -186,6 +186,15 @@ def main():
     p.add_argument("--dest-sample", action="store_true",
                    help="calc-dirty-rate on the incoming QEMU too, before "
                    "the stream: its reads map the huge zero page")
+    p.add_argument("--record", metavar="FILE",
+                   help="write every query-migrate answer, one JSON object "
+                   "per line, as polled every --poll-ms (the agent's 250)")
+    p.add_argument("--poll-ms", type=int, default=10)
+    p.add_argument("--throttle-threshold", type=int, default=100,
+                   help="auto-converge throttles when the guest dirties "
+                   "this %% of what is sent (the agent's adaptive: 50)")
+    p.add_argument("--max-s", type=float,
+                   help="cancel the migration after this long")
     p.add_argument("--paused", action="store_true",
                    help="never run the source guest (RAM untouched)")
     p.add_argument("--shaped", metavar="BITS_PER_S", type=int,
@@ -261,14 +270,19 @@ def main():
                     {"downtime-limit": args.downtime_ms,
                      "max-bandwidth": args.bandwidth,
                      "xbzrle-cache-size": 65536,
-                     "throttle-trigger-threshold": 100})
+                     "throttle-trigger-threshold": args.throttle_threshold})
             t0 = time.monotonic()
             src.cmd("migrate", {"uri": "tcp:%s:%d" % (host, PORT)})
             print("  ms  status  pass  remaining KiB  transferred KiB  zero  "
                   "normal  mbps")
             last = None
             switched = False
+            record = open(args.record, "w") if args.record else None
             while True:
+                if args.max_s is not None and \
+                        time.monotonic() - t0 >= args.max_s:
+                    src.cmd("migrate_cancel")
+                    args.max_s = None
                 if args.postcopy_after_s is not None and not switched and \
                         time.monotonic() - t0 >= args.postcopy_after_s:
                     src.cmd("migrate-start-postcopy")
@@ -277,6 +291,8 @@ def main():
                     dst.cmd("cont")
                     switched = True
                 info = src.cmd("query-migrate")
+                if record:
+                    record.write(json.dumps(info, sort_keys=True) + "\n")
                 ram = info.get("ram", {})
                 row = (info["status"], ram.get("dirty-sync-count"),
                        ram.get("remaining", 0) // 1024,
@@ -287,6 +303,10 @@ def main():
                     print("%5.0f  %s" % ((time.monotonic() - t0) * 1000,
                                          "  ".join(str(x) for x in row)))
                     last = row
+                if info["status"] in ("cancelled", "failed") and record:
+                    print("%s after %.0f ms" % (info["status"], (
+                        time.monotonic() - t0) * 1000))
+                    return 1
                 if info["status"] in ("completed", "failed") and switched:
                     print_pause(src, dst)
                 if info["status"] in ("completed", "failed"):
@@ -311,7 +331,7 @@ def main():
                              info.get("setup-time"),
                              (time.monotonic() - done_at) * 1000))
                     return 0 if info["status"] == "completed" else 1
-                time.sleep(0.01)
+                time.sleep(args.poll_ms / 1000)
         finally:
             for proc in procs:
                 proc.kill()
