@@ -199,6 +199,30 @@ def test_a_policy_without_post_copy_refuses_the_switch(two_hosts):
     assert len(qemu_pids(vm)) == 1
 
 
+def test_adaptive_finishes_before_its_timeout_without_post_copy(two_hosts):
+    h1, h2 = two_hosts
+    vm = add_hot_vm(h1, memory_mib=64)
+    # a guest that outruns the link even throttled, post-copy not allowed:
+    # adaptive's budget ends at half the timeout, and it takes a longer
+    # pause (then pauses the guest) rather than be aborted at 40 s
+    status, mig = h1.migrate(vm, h2, policy="adaptive", post_copy=False,
+                             bandwidth_mbps=SLOW_LINK_MBPS, timeout_s=40)
+    assert status == 202, mig
+    done = h1.wait_migration(mig["id"], timeout=90)
+    assert done["status"] == "completed", done
+    assert done["result"]["postcopy"] is False
+    assert not actions(done, "abort")
+    assert actions(done, "auto_converge", False)
+    longer = actions(done, "downtime_ms", False)
+    assert longer, done["result"]["actions"]
+    assert ("budget of 20 s spent" in longer[0]["why"] or
+            "throttled to 99%" in longer[0]["why"]), longer
+    assert longer[0]["t_ms"] < 40000
+    assert h2.vm(vm)["state"] == "running"
+    assert len(qemu_pids(vm)) == 1
+    h2.wait_console(vm, r"^integrity ok", timeout=30)
+
+
 def test_a_stream_leaves_the_link_rate_for_the_next_plan(cluster):
     # a granted bandwidth no loopback stream nears: what the stream reached
     # is then the link's rate, not QEMU's cap
