@@ -224,6 +224,7 @@ def main():
         sys.exit("no test guest at %s (set DROVER_BUILD_DIR)" % GUEST)
 
     procs = []
+    record = None
     src_ns = dst_ns = None
     host = "127.0.0.1"
     if args.shaped:
@@ -277,7 +278,8 @@ def main():
                   "normal  mbps")
             last = None
             switched = False
-            record = open(args.record, "w") if args.record else None
+            if args.record:
+                record = open(args.record, "w")
             while True:
                 if args.max_s is not None and \
                         time.monotonic() - t0 >= args.max_s:
@@ -303,9 +305,9 @@ def main():
                     print("%5.0f  %s" % ((time.monotonic() - t0) * 1000,
                                          "  ".join(str(x) for x in row)))
                     last = row
-                if info["status"] in ("cancelled", "failed") and record:
-                    print("%s after %.0f ms" % (info["status"], (
-                        time.monotonic() - t0) * 1000))
+                if info["status"] == "cancelled":
+                    print("cancelled after %.0f ms"
+                          % ((time.monotonic() - t0) * 1000))
                     return 1
                 if info["status"] in ("completed", "failed") and switched:
                     print_pause(src, dst)
@@ -333,6 +335,8 @@ def main():
                     return 0 if info["status"] == "completed" else 1
                 time.sleep(args.poll_ms / 1000)
         finally:
+            if record:
+                record.close()
             for proc in procs:
                 proc.kill()
                 proc.wait()
