@@ -35,7 +35,8 @@ struct _AgentAdaptive {
     gboolean lengthened;
     guint stalled_when_lengthened;
     gboolean paused;
-    guint stalled_at_limit; /* stalled passes when the throttle peaked; +1 */
+    gboolean at_limit;      /* the throttle reached QEMU's most */
+    guint stalled_at_limit; /* stalled passes by then */
     JsonObject *prediction;
 };
 
@@ -279,6 +280,13 @@ static void agent_adaptive_lengthen(AgentAdaptive *ad,
         g_strdup_printf("%s: accepting a %.0f ms pause", reason, pause));
 }
 
+/* The last resort: pause the guest, pre-copy ends as an offline copy. */
+static void agent_adaptive_pause(AgentAdaptive *ad, char *why, GPtrArray *out)
+{
+    ad->paused = TRUE;
+    agent_action_add(out, AGENT_ACTION_PAUSE, 0, why);
+}
+
 void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
                          guint stalled, GPtrArray *out)
 {
@@ -292,12 +300,13 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
     if (ad->postcopy) {
         return;
     }
-    if (ad->throttling && ad->stalled_at_limit == 0 &&
+    if (ad->throttling && !ad->at_limit &&
         p->throttle_percent >= AGENT_ADAPTIVE_THROTTLE_LIMIT) {
-        ad->stalled_at_limit = stalled + 1;
+        ad->at_limit = TRUE;
+        ad->stalled_at_limit = stalled;
     }
-    if (!ad->lengthened && ad->stalled_at_limit > 0 &&
-        stalled + 1 >= ad->stalled_at_limit + AGENT_ADAPTIVE_STALLS_AT_LIMIT) {
+    if (!ad->lengthened && ad->at_limit &&
+        stalled >= ad->stalled_at_limit + AGENT_ADAPTIVE_STALLS_AT_LIMIT) {
         g_autofree char *why = g_strdup_printf(
             "throttled to %u%% and still %u passes without progress",
             p->throttle_percent, AGENT_ADAPTIVE_STALLS_AT_LIMIT);
@@ -309,12 +318,12 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
     if (ad->lengthened && !ad->paused &&
         stalled >=
             ad->stalled_when_lengthened + AGENT_ADAPTIVE_STALLS_AT_LIMIT) {
-        ad->paused = TRUE;
-        agent_action_add(out, AGENT_ACTION_PAUSE, 0,
-                         g_strdup_printf("%u passes without progress after "
-                                         "the longer pause: pausing the "
-                                         "guest",
-                                         AGENT_ADAPTIVE_STALLS_AT_LIMIT));
+        agent_adaptive_pause(ad,
+                             g_strdup_printf("%u passes without progress "
+                                             "after the longer pause: "
+                                             "pausing the guest",
+                                             AGENT_ADAPTIVE_STALLS_AT_LIMIT),
+                             out);
         return;
     }
     if (p->elapsed_ms <= budget_ms) {
@@ -332,10 +341,10 @@ void agent_adaptive_step(AgentAdaptive *ad, const AgentMigrationProgress *p,
 
         agent_adaptive_lengthen(ad, p, stalled, why, out);
     } else if (!ad->paused && p->elapsed_ms > budget_ms * 3 / 2) {
-        ad->paused = TRUE;
-        agent_action_add(out, AGENT_ACTION_PAUSE, 0,
-                         g_strdup_printf("still not done %u s after the "
-                                         "budget: pausing the guest",
-                                         ad->budget_s / 2));
+        agent_adaptive_pause(ad,
+                             g_strdup_printf("still not done %u s after the "
+                                             "budget: pausing the guest",
+                                             ad->budget_s / 2),
+                             out);
     }
 }
