@@ -119,6 +119,51 @@ def start_qemu(tmp, name, args, extra, netns=None):
     return subprocess.Popen(argv), Qmp(path)
 
 
+def ram_vma(pid, qmp):
+    """The guest RAM's address range in QEMU's process: the anonymous
+    read-write mapping exactly as long as pc.ram."""
+    text = qmp.cmd("human-monitor-command",
+                   {"command-line": "info ramblock"})
+    size = None
+    for line in text.splitlines():
+        cols = line.split()
+        if cols and cols[0] == "pc.ram":
+            size = int(cols[4], 16)
+    found = []
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            cols = line.split()
+            lo, hi = (int(x, 16) for x in cols[0].split("-"))
+            if cols[1] == "rw-p" and len(cols) == 5 and hi - lo == size:
+                found.append((lo, hi))
+    if len(found) != 1:
+        raise RuntimeError("pc.ram of %s bytes: %d mappings" % (size, len(found)))
+    return found[0]
+
+
+def touch_ram(pid, qmp, stride=2 << 20):
+    """Read one byte per stride of the guest RAM through /proc/PID/mem:
+    each read maps the huge zero page over an untouched 2 MiB region."""
+    lo, hi = ram_vma(pid, qmp)
+    t = time.monotonic()
+    fd = os.open("/proc/%d/mem" % pid, os.O_RDONLY)
+    try:
+        for addr in range(lo, hi, stride):
+            os.pread(fd, 1, addr)
+    finally:
+        os.close(fd)
+    return (time.monotonic() - t) * 1000
+
+
+def rss(pid):
+    """What the process has resident, as the kernel says (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return "%d MiB" % (int(line.split()[1]) // 1024)
+    return "?"
+
+
 def event_us(qmp, name):
     for ev in qmp.events:
         if ev["event"] == name:
@@ -186,6 +231,11 @@ def main():
     p.add_argument("--dest-sample", action="store_true",
                    help="calc-dirty-rate on the incoming QEMU too, before "
                    "the stream: its reads map the huge zero page")
+    p.add_argument("--dest-touch", type=int, metavar="STRIDE",
+                   help="read one byte per STRIDE bytes of the incoming "
+                   "QEMU's RAM through /proc/PID/mem before the stream")
+    p.add_argument("--src-touch", type=int, metavar="STRIDE",
+                   help="the same on the source, before the stream")
     p.add_argument("--record", metavar="FILE",
                    help="write every query-migrate answer, one JSON object "
                    "per line, as polled every --poll-ms (the agent's 250)")
@@ -250,8 +300,14 @@ def main():
                 print("dirty rate %s MiB/s (%s, %s)"
                       % (rate.get("dirty-rate"), rate.get("status"),
                          rate.get("mode")))
+            if args.src_touch:
+                print("source touched in %.1f ms"
+                      % touch_ram(procs[0].pid, src, args.src_touch))
             proc, dst = start_qemu(tmp, "dst", args, dst_extra, dst_ns)
             procs.append(proc)
+            if args.dest_touch:
+                print("destination touched in %.1f ms"
+                      % touch_ram(proc.pid, dst, args.dest_touch))
             if args.dest_sample:
                 t = time.monotonic()
                 dst.cmd("calc-dirty-rate", {"calc-time": 1,
@@ -332,6 +388,8 @@ def main():
                           % (info.get("total-time"), info.get("downtime"),
                              info.get("setup-time"),
                              (time.monotonic() - done_at) * 1000))
+                    print("resident RAM: source %s, destination %s"
+                          % (rss(procs[0].pid), rss(procs[1].pid)))
                     return 0 if info["status"] == "completed" else 1
                 time.sleep(args.poll_ms / 1000)
         finally:

@@ -524,11 +524,12 @@ static void agent_dest_on_mapped(GObject *source, GAsyncResult *result,
 
 /*
  * The source's scan of guest RAM it never touched is fast once a dirty-rate
- * sample mapped the kernel's huge zero page over it, and then every zero
- * page it sends costs this end a page fault to compare, unless this RAM is
- * mapped the same way: a sample of the incoming QEMU's own RAM does that
- * in one second, whatever the guest's size, and commits no memory.  The
- * sample must have ended before the stream starts (docs/agent.md).
+ * sample's reads faulted it in, and then every zero page it sends costs
+ * this end a page fault to compare, unless this RAM was faulted in the same
+ * way: a sample of the incoming QEMU's own RAM does that, in one second for
+ * a small guest, longer for a large one where a read allocates the page
+ * (the wait is bounded by drv_dirty_rate_sample_max_ms()).  The sample must
+ * have ended before the stream starts (docs/agent.md).
  */
 static void agent_dest_on_started(GObject *source, GAsyncResult *result,
                                   gpointer user_data)

@@ -1189,11 +1189,10 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
  * dirty-rate sample (a background one, or the one an estimate took), or
  * from one taken while the destination prepares.  The stream waits for it:
  * a sample still running as QEMU starts its scan races it.  The sample's
- * reads also map the kernel's huge zero page over guest RAM the guest
- * never touched, so the scan then costs no page fault per page; the
- * destination maps its own RAM likewise while it prepares, or it could
- * not keep up and would finish loading inside the guest's pause
- * (docs/agent.md).
+ * reads also fault in guest RAM the guest never touched, so the scan then
+ * costs no page fault per page; the destination faults in its own RAM
+ * likewise while it prepares, or it could not keep up and would finish
+ * loading inside the guest's pause (docs/agent.md).
  */
 #define AGENT_SOURCE_SAMPLE_MAX_AGE_US (300 * G_USEC_PER_SEC)
 

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/fileutil.h"
 #include "common/json.h"
+#include "common/predict.h"
 
 #define AGENT_VM_QMP_RETRY_S 2
 #define AGENT_VM_QUIT_TIMEOUT_MS 3000
@@ -994,9 +995,11 @@ JsonObject *agent_vm_to_json(AgentVm *vm, gboolean with_spec)
  * would otherwise be judged on a few dozen pages.
  */
 #define AGENT_VM_DIRTY_RATE_SAMPLE_PAGES 4096
-/* after the sample QEMU needs a moment to publish it */
+/*
+ * After the period QEMU needs a moment to publish it, a large guest longer:
+ * polled until drv_dirty_rate_sample_max_ms() has passed.
+ */
 #define AGENT_VM_DIRTY_RATE_POLL_MS 200
-#define AGENT_VM_DIRTY_RATE_POLLS 10
 
 static gboolean agent_vm_dirty_rate_query(gpointer user_data);
 
@@ -1038,7 +1041,7 @@ static void agent_vm_on_dirty_rate(GObject *source, GAsyncResult *result,
         return;
     }
     if (g_strcmp0(drv_json_string_or(info, "status", ""), "measured") != 0) {
-        if (++vm->dirty_rate_polls >= AGENT_VM_DIRTY_RATE_POLLS) {
+        if (g_get_monotonic_time() >= vm->dirty_rate_deadline_us) {
             g_set_error(&error, DRV_ERROR, DRV_ERROR_TIMEOUT,
                         "QEMU did not finish measuring the dirty rate of VM "
                         "%s",
@@ -1095,7 +1098,11 @@ void agent_vm_dirty_rate_async(AgentVm *vm, guint seconds,
     vm->dirty_rate_waiters = g_ptr_array_new_with_free_func(g_object_unref);
     g_ptr_array_add(vm->dirty_rate_waiters, task);
     vm->dirty_rate_seconds = CLAMP(seconds, 1, AGENT_VM_DIRTY_RATE_MAX_S);
-    vm->dirty_rate_polls = 0;
+    vm->dirty_rate_deadline_us =
+        g_get_monotonic_time() +
+        (gint64)drv_dirty_rate_sample_max_ms(vm->spec->memory_mib,
+                                             vm->dirty_rate_seconds) *
+            1000;
     args = json_object_new();
     json_object_set_int_member(args, "calc-time", vm->dirty_rate_seconds);
     json_object_set_int_member(args, "sample-pages",

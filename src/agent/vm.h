@@ -61,7 +61,7 @@ struct _AgentVm {
     gint64 dirty_rate_us;
     GPtrArray *dirty_rate_waiters; /* GTask; NULL when none is under way */
     guint dirty_rate_seconds;
-    guint dirty_rate_polls;
+    gint64 dirty_rate_deadline_us; /* monotonic: QEMU has not answered */
     guint shutdown_timer;
     gboolean destroying;
     GPtrArray *exit_waiters; /* GTask waiting for the process to go */

@@ -77,4 +77,16 @@ gboolean drv_predict_postcopy_needed(double sampled_dirty_bps, double link_bps);
 JsonObject *drv_prediction_to_json(const DrvPredictInput *in,
                                    const DrvPrediction *prediction);
 
+/*
+ * The longest a dirty-rate sample (QEMU's calc-dirty-rate, page-sampling)
+ * of a guest of memory_mib may take for a period of seconds: QEMU reads its
+ * sampled pages before the period and again after it, and where the kernel
+ * maps no zero page, reading RAM the guest never touched allocates it (a
+ * 2 MiB huge page per region: 2 GiB took 3.9 s for a one-second sample on
+ * the development machine, about 1.5 s per GiB).  Allowed: 2 s, and 4 s
+ * per GiB, at most 30 s, so that a migration's prepare (which waits for
+ * the destination's sample) ends well inside its own timeout.
+ */
+guint drv_dirty_rate_sample_max_ms(guint memory_mib, guint seconds);
+
 G_END_DECLS

@@ -251,9 +251,11 @@ void mgr_estimate_async(Mgr *mgr, MgrVm *vm, MgrHost *host, guint seconds,
     url = g_strdup_printf("%s/v1/vms/%s/dirtyrate", source->address, vm->id);
     g_task_set_task_data(task, g_steal_pointer(&est),
                          (GDestroyNotify)mgr_estimate_free);
-    drv_http_call_async(mgr->session, "POST", url, body,
-                        seconds * 1000 + mgr->config->agent_timeout_ms, NULL,
-                        mgr_estimate_on_rate, g_steal_pointer(&task));
+    drv_http_call_async(
+        mgr->session, "POST", url, body,
+        drv_dirty_rate_sample_max_ms(vm->spec->memory_mib, seconds) +
+            mgr->config->agent_timeout_ms,
+        NULL, mgr_estimate_on_rate, g_steal_pointer(&task));
 }
 
 JsonObject *mgr_estimate_finish(GAsyncResult *result, GError **error)

@@ -351,6 +351,21 @@ def test_settings_inherit_and_links_are_shared(cluster):
     assert status == 400 and "post_copy" in out["error"]["message"], out
 
 
+def test_estimate_of_a_large_guest_waits_for_its_sample(cluster):
+    """The manager waited for an estimate's sample its period plus
+    agent_timeout_ms, whatever the guest's size; a 2 GiB guest's sample
+    takes QEMU about 4 s where reading untouched RAM allocates it."""
+    manager = cluster.manager(agent_timeout_ms=1500)
+    register(manager, [cluster.agent(1), cluster.agent(2)])
+    add_and_start(manager, "big1", append="wss=8 rate=5 hb=50",
+                  memory_mib=2048)
+    big = manager.vm("big1")["id"]
+    est = manager.ok("GET", "/api/vms/%s/migration_estimate?host=host2"
+                     % big)
+    assert est["measured"]["memory_bytes"] == 2048 * 2 ** 20, est
+    assert est["prediction"]["converges"] is True, est
+
+
 def test_estimate_before_migrating(manager, pair):
     add_and_start(manager, "idle1", append="wss=0 hb=50")
     add_and_start(manager, "hot1", append=HOT, policy="legacy")

@@ -5,6 +5,7 @@
  * answers recorded from real migrations (data/); and the predictor.
  */
 #include "agent/adaptive.h"
+#include "agent/migration.h"
 #include "agent/policy.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -793,6 +794,27 @@ static void test_postcopy_needed(void)
     g_assert_true(drv_predict_postcopy_needed(300 * MIB, 125e6));
 }
 
+/*
+ * How long an agent waits for a dirty-rate sample grows with the guest: a
+ * 2 GiB guest's one-second sample took QEMU 3.9 s where reading untouched
+ * RAM allocates it, about 1.5 s per GiB; a fixed wait failed it.
+ */
+static void test_sample_wait(void)
+{
+    g_assert_cmpuint(drv_dirty_rate_sample_max_ms(64, 1), >=, 3000);
+    g_assert_cmpuint(drv_dirty_rate_sample_max_ms(64, 1), <=, 10000);
+    g_assert_cmpuint(drv_dirty_rate_sample_max_ms(2048, 1), >, 2 * 3900);
+    g_assert_cmpuint(drv_dirty_rate_sample_max_ms(2048, 10), >,
+                     10000 + 2 * 2900);
+    g_assert_cmpuint(drv_dirty_rate_sample_max_ms(8 * 1024, 1), >,
+                     2 * 8 * 1500);
+    /* bounded: a migration's prepare waits for the destination's sample */
+    g_assert_cmpuint(drv_dirty_rate_sample_max_ms(64 * 1024, 1), <=,
+                     AGENT_MIGRATION_PREPARE_TIMEOUT_MS / 2);
+    g_assert_cmpuint(drv_dirty_rate_sample_max_ms(G_MAXUINT, G_MAXUINT), <,
+                     G_MAXUINT / 2);
+}
+
 static void test_predict(void)
 {
     DrvPredictInput in = {0};
@@ -871,6 +893,7 @@ int main(int argc, char **argv)
     g_test_add_func("/policy/postcopy-arming", test_postcopy_arming);
     g_test_add_func("/policy/adaptive-not-armed", test_adaptive_not_armed);
     g_test_add_func("/policy/predict", test_predict);
+    g_test_add_func("/policy/sample-wait", test_sample_wait);
     g_test_add_func("/policy/postcopy-needed", test_postcopy_needed);
     return g_test_run();
 }
