@@ -292,6 +292,22 @@ def test_plain_stream_migration(two_hosts):
     assert_runs_only_on(vm_id, h1, h2)
 
 
+def test_large_guest_migrates_after_both_samples(two_hosts):
+    # a 2 GiB guest: both samples outlast their period (each read of RAM
+    # the guest never touched allocates it here); the agent used to give up
+    # on them after 2 s, so the source streamed with no prediction while
+    # QEMU still sampled, and the destination's RAM stayed untouched
+    h1, h2 = two_hosts
+    spec = start_vm(h1, "large1", "wss=8 rate=5 hb=50", memory_mib=2048)
+    vm_id = spec["id"]
+    done = migrate_ok(h1, h2, vm_id)
+    assert done["result"]["prediction"]["basis"] == "dirty-rate sample", \
+        done["result"]
+    assert done["result"]["destination_ram"] == "mapped", done["result"]
+    assert_runs_only_on(vm_id, h2, h1)
+    assert_guest_healthy(h2, vm_id, checks=1)
+
+
 def test_sample_with_preallocated_destination(cluster):
     # incoming_prealloc=true: the destination allocates the guest's RAM
     # instead of mapping it; the source samples the dirty rate before the
