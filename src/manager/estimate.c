@@ -124,6 +124,7 @@ static JsonObject *mgr_estimate_present(MgrEstimate *est, MgrVm *vm,
     double memory = (double)drv_json_int_or(measured, "memory_bytes", 0);
     double dirty = (double)drv_json_int_or(measured, "dirty_rate_bps", 0);
     double measured_link = mgr_estimate_measured_link(facts_mig, dest);
+    gboolean link_measured;
     DrvPredictInput in = {0};
     DrvPrediction pred;
     JsonObject *out = json_object_new();
@@ -136,7 +137,9 @@ static JsonObject *mgr_estimate_present(MgrEstimate *est, MgrVm *vm,
     in.working_set_bytes = memory;
     in.dirty_rate_bps = dirty;
     in.link_bps = (double)mbps * 1e6 / 8.0;
-    if (measured_link > 0 && measured_link < in.link_bps) {
+    /* the smaller of granted and measured, as the source will take */
+    link_measured = measured_link > 0 && measured_link < in.link_bps;
+    if (link_measured) {
         in.link_bps = measured_link;
     }
     in.downtime_ms = policy->downtime_ms;
@@ -164,8 +167,8 @@ static JsonObject *mgr_estimate_present(MgrEstimate *est, MgrVm *vm,
     json_object_set_int_member(m, "memory_bytes", (gint64)memory);
     json_object_set_int_member(m, "seconds", est->seconds);
     json_object_set_int_member(m, "link_bps", (gint64)in.link_bps);
-    json_object_set_string_member(
-        m, "link_basis", in.link_bps == measured_link ? "measured" : "granted");
+    json_object_set_string_member(m, "link_basis",
+                                  link_measured ? "measured" : "granted");
     json_object_set_object_member(out, "measured", m);
     json_object_set_object_member(out, "prediction",
                                   drv_prediction_to_json(&in, &pred));
