@@ -12,10 +12,9 @@ static const char *const drv_strategy_names[] = {
 guint drv_dirty_rate_sample_max_ms(guint memory_mib, guint seconds)
 {
     guint64 gib = ((guint64)memory_mib + 1023) / 1024;
+    guint64 reads_ms = 2000 + gib * 4000;
 
-    guint reads_ms = 2000 + (guint)MIN(gib, 1 << 16) * 4000;
-
-    return MIN(seconds, 3600) * 1000 + MIN(reads_ms, 30000);
+    return MIN(seconds, 3600) * 1000 + (guint)MIN(reads_ms, 30000);
 }
 
 const char *drv_strategy_name(DrvStrategy strategy)
