@@ -94,6 +94,40 @@ static void agent_dest_discard(AgentMigration *mig, AgentMigrationStatus status,
 
 /* ---- resuming (finish) ---- */
 
+/*
+ * The VM is this host's from now on: resume_us, set here, is what says so
+ * to a repeated finish, an abort and a restart.
+ */
+static void agent_dest_take_over(AgentMigration *mig, AgentVm *vm)
+{
+    vm->started_us = g_get_real_time();
+    if (mig->was_running) {
+        if (mig->resume_us == 0) {
+            mig->resume_us =
+                vm->last_resume_us ? vm->last_resume_us : g_get_real_time();
+        }
+        agent_vm_set_state(vm, AGENT_VM_RUNNING, "migrated in");
+        g_message("incoming migration %s of VM %s: guest resumed here", mig->id,
+                  mig->vm_name);
+    } else {
+        mig->resume_us = g_get_real_time();
+        agent_vm_set_state(vm, AGENT_VM_PAUSED,
+                           "migrated in paused, as it was on its source");
+        g_message("incoming migration %s of VM %s: guest here, left paused "
+                  "as it was on its source",
+                  mig->id, mig->vm_name);
+    }
+    agent_dest_answer_waiters(mig);
+    /* post-copy still pulls pages: the migration ends when QEMU says so */
+    if (!mig->postcopy_used || g_strcmp0(mig->qemu_status, "completed") == 0) {
+        agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
+    } else {
+        agent_migration_save(mig, NULL);
+    }
+    agent_migration_run_hooks(mig, "after_vm_migrate_destination", vm->spec,
+                              NULL, NULL, NULL);
+}
+
 static void agent_dest_on_cont(GObject *source, GAsyncResult *result,
                                gpointer user_data)
 {
@@ -114,23 +148,7 @@ static void agent_dest_on_cont(GObject *source, GAsyncResult *result,
         agent_dest_discard(mig, AGENT_MIGRATION_FAILED, error);
         return;
     }
-    if (mig->resume_us == 0) {
-        mig->resume_us =
-            vm->last_resume_us ? vm->last_resume_us : g_get_real_time();
-    }
-    vm->started_us = g_get_real_time();
-    agent_vm_set_state(vm, AGENT_VM_RUNNING, "migrated in");
-    g_message("incoming migration %s of VM %s: guest resumed here", mig->id,
-              mig->vm_name);
-    agent_dest_answer_waiters(mig);
-    /* post-copy still pulls pages: the migration ends when QEMU says so */
-    if (!mig->postcopy_used || g_strcmp0(mig->qemu_status, "completed") == 0) {
-        agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
-    } else {
-        agent_migration_save(mig, NULL);
-    }
-    agent_migration_run_hooks(mig, "after_vm_migrate_destination", vm->spec,
-                              NULL, NULL, NULL);
+    agent_dest_take_over(mig, vm);
 }
 
 static gboolean agent_dest_ready_to_resume(AgentMigration *mig)
@@ -153,6 +171,11 @@ static void agent_dest_try_resume(AgentMigration *mig)
     if (mig->timer_id) {
         g_source_remove(mig->timer_id);
         mig->timer_id = 0;
+    }
+    /* a guest paused on its source stays paused (never post-copied) */
+    if (!mig->was_running && !mig->postcopy_used) {
+        agent_dest_take_over(mig, vm);
+        return;
     }
     /* "polling" doubles as "cont in flight" on this side */
     mig->polling = TRUE;
@@ -598,9 +621,9 @@ static void agent_dest_on_before_hooks(GObject *source, GAsyncResult *result,
 static gboolean agent_dest_check(Agent *agent, JsonObject *request,
                                  DrvVmSpec **spec_out, GError **error)
 {
-    static const char *const known[] = {"migration_id",  "spec",   "machine",
-                                        "ram_kib",       "source", "post_copy",
-                                        "stream_tuning", NULL};
+    static const char *const known[] = {
+        "migration_id", "spec",          "machine",     "ram_kib", "source",
+        "post_copy",    "stream_tuning", "was_running", NULL};
     JsonObject *spec_obj = NULL;
     JsonObject *source = NULL;
     const char *id = NULL;
@@ -718,6 +741,7 @@ void agent_migration_incoming_async(Agent *agent, JsonObject *request,
     mig->peer_url = g_strdup(drv_json_string_or(source, "url", "unknown"));
     mig->peer_name = g_strdup(drv_json_string_or(source, "name", NULL));
     mig->params.post_copy = drv_json_bool_or(request, "post_copy", FALSE);
+    mig->was_running = drv_json_bool_or(request, "was_running", TRUE);
     mig->params.plain_stream =
         !drv_json_bool_or(request, "stream_tuning", TRUE);
     mig->params.policy = g_strdup("incoming");

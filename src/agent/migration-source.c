@@ -762,7 +762,8 @@ static void agent_source_confirm(AgentMigration *mig)
         agent_migration_end(mig, AGENT_MIGRATION_COMPLETED, NULL);
         return;
     }
-    if (mig->stop_us == 0) {
+    /* a guest paused before the migration sees no pause of it */
+    if (mig->stop_us == 0 && mig->was_running) {
         mig->stop_us = vm->last_stop_us;
     }
     agent_vm_kill_async(vm, reason, agent_source_on_quit,
@@ -963,21 +964,43 @@ static double agent_source_link_bps(AgentMigration *mig, gboolean *measured)
     return *measured ? seen : (double)granted;
 }
 
-/* Decide, once and before the stream, whether postcopy-ram goes on. */
+/* The dirty rate the plan is made for: a paused guest dirties nothing. */
+static double agent_source_plan_dirty_bps(AgentMigration *mig)
+{
+    return mig->was_running ? (double)mig->sampled_dirty_bps : 0.0;
+}
+
+/*
+ * Whether postcopy-ram goes on, decided once before the stream: the
+ * prediction, made first when there is a sample, and the arming share one
+ * answer, so a prediction never counts on a switch the migration cannot
+ * make.
+ */
+static gboolean agent_source_postcopy_plan(AgentMigration *mig, double link)
+{
+    if (mig->postcopy_why == NULL && !mig->was_running) {
+        mig->postcopy_plan = FALSE;
+        mig->postcopy_why = g_strdup("the guest is paused: pre-copy moves it "
+                                     "whole, post-copy would run it");
+    } else if (mig->postcopy_why == NULL) {
+        mig->postcopy_plan = agent_controller_postcopy_wanted(
+            mig->controller, agent_source_plan_dirty_bps(mig), link,
+            &mig->postcopy_why);
+    }
+    return mig->postcopy_plan;
+}
+
 static void agent_source_arm_postcopy(AgentMigration *mig)
 {
-    g_autofree char *why = NULL;
     gboolean measured;
     double link = agent_source_link_bps(mig, &measured);
-    double dirty = mig->was_running ? (double)mig->sampled_dirty_bps : 0.0;
 
-    mig->postcopy_armed =
-        agent_controller_postcopy_wanted(mig->controller, dirty, link, &why);
+    mig->postcopy_armed = agent_source_postcopy_plan(mig, link);
     agent_controller_arm_postcopy(mig->controller, mig->postcopy_armed);
     if (mig->params.post_copy) {
         g_message("migration %s of VM %s: post-copy %s: %s", mig->id,
                   mig->vm_name, mig->postcopy_armed ? "armed" : "not armed",
-                  why);
+                  mig->postcopy_why);
     }
 }
 
@@ -1199,7 +1222,6 @@ static gboolean agent_source_check(Agent *agent, AgentVm *vm,
 static void agent_source_predict(AgentMigration *mig, AgentVm *vm, gint64 rate,
                                  gint64 age_us)
 {
-    g_autofree char *why = NULL;
     gboolean measured;
     DrvPredictInput in = {0};
     DrvPrediction pred;
@@ -1207,14 +1229,11 @@ static void agent_source_predict(AgentMigration *mig, AgentVm *vm, gint64 rate,
     mig->sampled_dirty_bps = rate;
     in.data_bytes = (double)vm->spec->memory_mib * 1024 * 1024;
     in.working_set_bytes = in.data_bytes;
-    in.dirty_rate_bps = (double)rate;
+    in.dirty_rate_bps = agent_source_plan_dirty_bps(mig);
     in.link_bps = agent_source_link_bps(mig, &measured);
     in.downtime_ms = agent_controller_downtime(mig->controller);
     agent_controller_means(mig->controller, &in.post_copy, &in.throttle);
-    /* as it will be armed before the stream, from the same figures */
-    in.post_copy = in.post_copy &&
-                   agent_controller_postcopy_wanted(
-                       mig->controller, in.dirty_rate_bps, in.link_bps, &why);
+    in.post_copy = in.post_copy && agent_source_postcopy_plan(mig, in.link_bps);
     in.max_throttle = 0.9;
     drv_predict(&in, &pred);
     mig->prediction = drv_prediction_to_json(&in, &pred);
@@ -1342,6 +1361,7 @@ void agent_migration_start_async(Agent *agent, AgentVm *vm, JsonObject *request,
     json_object_set_string_member(body, "machine", vm->machine);
     json_object_set_int_member(body, "ram_kib", (gint64)vm->ram_kib);
     json_object_set_boolean_member(body, "post_copy", mig->params.post_copy);
+    json_object_set_boolean_member(body, "was_running", mig->was_running);
     json_object_set_boolean_member(body, "stream_tuning",
                                    !mig->params.plain_stream);
     json_object_set_string_member(src, "host_id", agent->host_id);

@@ -123,6 +123,7 @@ void agent_migration_unref(AgentMigration *mig)
     g_free(mig->error_code);
     g_free(mig->error_message);
     g_free(mig->qemu_status);
+    g_free(mig->postcopy_why);
     g_free(mig);
 }
 
@@ -224,6 +225,8 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
                                    (gint64)mig->progress.pass);
         json_object_set_int_member(result, "max_throttle_percent",
                                    mig->progress.max_throttle_percent);
+        /* the state the VM keeps, wherever it ends: paused stays paused */
+        json_object_set_boolean_member(result, "was_running", mig->was_running);
         json_object_set_boolean_member(result, "postcopy", mig->postcopy_used);
         json_object_set_boolean_member(result, "postcopy_armed",
                                        mig->postcopy_armed);
@@ -387,7 +390,13 @@ void agent_migration_end(AgentMigration *mig, AgentMigrationStatus status,
     }
     agent_migration_persist(mig);
     if (mig->role == AGENT_MIGRATION_SOURCE) {
-        if (status == AGENT_MIGRATION_COMPLETED) {
+        if (status == AGENT_MIGRATION_COMPLETED && !mig->was_running) {
+            g_message(
+                "migration %s of VM %s to %s completed in %" G_GINT64_FORMAT
+                " ms, the guest paused throughout",
+                mig->id, mig->vm_name, mig->peer_url,
+                (mig->ended_us - mig->started_us) / 1000);
+        } else if (status == AGENT_MIGRATION_COMPLETED) {
             g_message(
                 "migration %s of VM %s to %s completed in %" G_GINT64_FORMAT
                 " ms, guest-observed downtime %" G_GINT64_FORMAT " ms",

@@ -107,6 +107,8 @@ struct _AgentMigration {
     gboolean sampling;             /* source: a dirty-rate sample under way */
     gboolean perform_after_sample; /* source: prepared, waiting for it */
     gint64 sampled_dirty_bps;      /* source: what the plan took; -1 none */
+    gboolean postcopy_plan;        /* source: postcopy-ram to go on */
+    char *postcopy_why;            /* source: why; NULL: not decided yet */
     double link_peak_bps;          /* source: the stream's best rate */
     guint64 qemu_cap_bps;          /* source: least max-bandwidth given */
     char *qemu_status;             /* last status QEMU reported */

@@ -364,6 +364,8 @@ char *cli_migration_result_line(JsonObject *migration)
         cli_format_duration_ms(drv_json_int_or(result, "total_time_ms", -1));
     g_autofree char *downtime =
         cli_format_duration_ms(drv_json_int_or(result, "downtime_ms", -1));
+    /* a guest paused before it moved saw no pause of the migration's */
+    gboolean paused = !drv_json_bool_or(result, "was_running", TRUE);
     g_autofree char *moved = cli_format_bytes(
         drv_json_int_or(result, "transferred_bytes",
                         drv_json_int_or(progress, "transferred_bytes", -1)));
@@ -373,9 +375,10 @@ char *cli_migration_result_line(JsonObject *migration)
     JsonObject *prediction = drv_json_object_or_null(result, "prediction");
 
     g_string_append_printf(
-        out, "%s migrated from %s to %s in %s, downtime %s, %s transferred",
+        out, "%s migrated from %s to %s in %s, %s%s, %s transferred",
         vm ? vm : "?", source ? source : "?", destination ? destination : "?",
-        total, downtime, moved);
+        total, paused ? "paused throughout" : "downtime ",
+        paused ? "" : downtime, moved);
     if (policy != NULL) {
         gint64 throttle = drv_json_int_or(result, "max_throttle_percent", 0);
 

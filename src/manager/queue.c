@@ -143,6 +143,15 @@ static void mgr_queue_set_error(MgrMigration *mig, const GError *error)
     mig->error_message = g_strdup(error->message);
 }
 
+/* A VM paused before it moved stays paused, wherever the migration ends. */
+static MgrVmStatus mgr_queue_settled_status(const MgrMigration *mig)
+{
+    return mig->result != NULL &&
+                   !drv_json_bool_or(mig->result, "was_running", TRUE)
+               ? MGR_VM_PAUSED
+               : MGR_VM_UP;
+}
+
 static void mgr_queue_end(Mgr *mgr, MgrMigration *mig, MgrMigrationState state,
                           const GError *error, const char *user)
 {
@@ -158,7 +167,8 @@ static void mgr_queue_end(Mgr *mgr, MgrMigration *mig, MgrMigrationState state,
     }
     /* the VM stays where it was: the monitor refines its state */
     if (vm != NULL && vm->status == MGR_VM_MIGRATING) {
-        mgr_set_vm_status(mgr, vm, MGR_VM_UP, vm->host_id, NULL);
+        mgr_set_vm_status(mgr, vm, mgr_queue_settled_status(mig), vm->host_id,
+                          NULL);
     }
     mgr_save_migration(mgr, mig);
     if (state == MGR_MIGRATION_CANCELLED) {
@@ -214,7 +224,8 @@ static void mgr_queue_attempt_failed(Mgr *mgr, MgrMigration *mig,
     g_clear_pointer(&mig->destination_host_id, g_free);
     g_clear_pointer(&mig->agent_migration_id, g_free);
     if (vm != NULL && vm->status == MGR_VM_MIGRATING) {
-        mgr_set_vm_status(mgr, vm, MGR_VM_UP, vm->host_id, NULL);
+        mgr_set_vm_status(mgr, vm, mgr_queue_settled_status(mig), vm->host_id,
+                          NULL);
     }
     mgr_save_migration(mgr, mig);
     mgr_queue_kick(mgr);
@@ -235,7 +246,8 @@ static void mgr_queue_completed(Mgr *mgr, MgrMigration *mig)
     g_clear_pointer(&mig->error_code, g_free);
     g_clear_pointer(&mig->error_message, g_free);
     if (vm != NULL) {
-        mgr_set_vm_status(mgr, vm, MGR_VM_UP, mig->destination_host_id, NULL);
+        mgr_set_vm_status(mgr, vm, mgr_queue_settled_status(mig),
+                          mig->destination_host_id, NULL);
     }
     mgr_save_migration(mgr, mig);
     json_object_set_int_member(data, "duration_ms", total);

@@ -23,6 +23,10 @@ def start_vm(agent, name, append="wss=0 hb=50", **kw):
 
 
 def assert_only_on_source(vm_id, src, dst):
+    # the destination discards its paused incoming copy once the source's
+    # abort reaches it, which the source does not wait for
+    wait_until(lambda: len(qemu_pids(vm_id)) == 1 and dst.vm(vm_id) is None,
+               20, what="the incoming QEMU to go")
     pids = qemu_pids(vm_id)
     assert len(pids) == 1, pids
     vm = src.vm(vm_id)
@@ -232,6 +236,29 @@ def write_hook(agent, event, name, body):
     with open(path, "w") as f:
         f.write("#!/bin/sh\n" + body + "\n")
     os.chmod(path, 0o755)
+
+
+def test_cancelled_migration_of_a_paused_vm_leaves_it_paused(two_hosts):
+    h1, h2 = two_hosts
+    vm_id = start_vm(h1, "paused1", "fill=48 hb=50")
+    h1.ok("POST", "/v1/vms/%s/pause" % vm_id)
+    wait_until(lambda: h1.vm(vm_id)["state"] == "paused", 10, what="paused")
+    seq = h1.console(vm_id)[-1]["seq"]
+    status, mig = h1.migrate(vm_id, h2, **SLOW)
+    assert status == 202, mig
+    wait_migrating(h1, mig["id"], min_percent=5)
+    h1.ok("POST", "/v1/vms/%s/cancelmigration" % vm_id)
+    done = h1.wait_migration(mig["id"], timeout=60)
+    assert done["status"] == "cancelled", done
+    assert done["result"]["was_running"] is False
+    # as it was: on the source, paused, its guest not run by the cancel
+    wait_until(lambda: len(qemu_pids(vm_id)) == 1 and h2.vm(vm_id) is None,
+               20, what="the incoming QEMU to go")
+    assert h1.vm(vm_id)["state"] == "paused"
+    time.sleep(1)
+    assert h1.console(vm_id)[-1]["seq"] == seq
+    h1.ok("POST", "/v1/vms/%s/resume" % vm_id)
+    h1.wait_console(vm_id, r"^hb ", start=seq + 1, timeout=10)
 
 
 def test_hooks_run_and_a_failing_hook_aborts(two_hosts, cluster):

@@ -223,6 +223,62 @@ def test_adaptive_finishes_before_its_timeout_without_post_copy(two_hosts):
     h2.wait_console(vm, r"^integrity ok", timeout=30)
 
 
+def test_a_paused_guest_moves_paused_and_is_planned_as_such(two_hosts):
+    h1, h2 = two_hosts
+    vm = add_hot_vm(h1, memory_mib=64)
+    link = SLOW_LINK_MBPS * 10 ** 6 // 8
+    sample = h1.ok("POST", "/v1/vms/%s/dirtyrate" % vm, {"seconds": 1})
+    assert sample["dirty_rate_bps"] > link, sample
+    h1.ok("POST", "/v1/vms/%s/pause" % vm)
+    wait_until(lambda: h1.vm(vm)["state"] == "paused", 10, what="paused")
+    seq = h1.console(vm)[-1]["seq"]
+    # the sample is recent but saw a running guest; a paused one dirties
+    # nothing: the prediction is made for the migration that will run, and
+    # post-copy, which would run the guest, is not armed (before, the
+    # prediction took the sampled rate while the arming took none)
+    mig = ok_migrate(h1, h2, vm, policy="adaptive", post_copy=True,
+                     bandwidth_mbps=SLOW_LINK_MBPS)
+    done = h1.wait_migration(mig["id"], timeout=90)
+    assert done["status"] == "completed", done
+    result = done["result"]
+    assert result["was_running"] is False, result
+    assert result["postcopy_armed"] is False, result
+    pred = result["prediction"]
+    assert pred["basis"] == "dirty-rate sample", pred
+    assert pred["dirty_rate_bps"] == 0, pred
+    assert pred["strategy"] == "pre-copy" and pred["converges"], pred
+    with open(h1.log_path, errors="replace") as f:
+        log = f.read()
+    assert "post-copy not armed: the guest is paused" in log, log
+    # it arrives paused, as the administrator left it (before, the
+    # destination resumed it), and no pause is put down to the migration
+    assert h2.vm(vm)["state"] == "paused"
+    assert result["downtime_ms"] == -1, result
+    assert len(qemu_pids(vm)) == 1
+    time.sleep(1)
+    assert all(not line["text"].startswith("hb ") for line in h2.console(vm))
+    h2.ok("POST", "/v1/vms/%s/resume" % vm)
+    wait_until(lambda: h2.vm(vm)["state"] == "running", 10, what="running")
+    h2.wait_console(vm, r"^integrity ok", timeout=30)
+    assert seq > 0
+
+
+def test_a_paused_vm_stays_paused_through_droverd(manager, pair):
+    add_and_start(manager, "vm1")
+    vm = manager.vm("vm1")["id"]
+    pair[0].ok("POST", "/v1/vms/%s/pause" % vm)
+    wait_until(lambda: manager.vm("vm1")["status"] == "paused", 30,
+               what="droverd to see the VM paused")
+    done = migrate_and_wait(manager, "vm1")
+    assert done["state"] == "completed", done
+    # at once, not a monitor poll later (droverd said "up" in between)
+    got = manager.vm("vm1")
+    assert got["status"] == "paused" and got["host"]["name"] == "host2", got
+    assert pair[1].vm(vm)["state"] == "paused"
+    time.sleep(3)
+    assert manager.vm("vm1")["status"] == "paused"
+
+
 def test_a_stream_leaves_the_link_rate_for_the_next_plan(cluster):
     # a granted bandwidth no loopback stream nears: what the stream reached
     # is then the link's rate, not QEMU's cap

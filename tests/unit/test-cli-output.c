@@ -295,8 +295,14 @@ static void test_result_line(void)
               "\"source\": {\"name\": \"host1\"}, \"destination\": null, "
               "\"progress\": {\"transferred_bytes\": 2048}, "
               "\"result\": {\"total_time_ms\": 61000, \"downtime_ms\": -1}}");
+    g_autoptr(JsonObject) paused =
+        parse("{\"vm\": {\"name\": \"db1\"}, \"source\": {\"name\": "
+              "\"host1\"}, \"destination\": {\"name\": \"host2\"}, "
+              "\"result\": {\"total_time_ms\": 900, \"downtime_ms\": -1, "
+              "\"was_running\": false, \"transferred_bytes\": 1024}}");
     g_autofree char *a = cli_migration_result_line(mig);
     g_autofree char *b = cli_migration_result_line(partial);
+    g_autofree char *c = cli_migration_result_line(paused);
 
     g_assert_cmpstr(a, ==,
                     "web1 migrated from host1 to host2 in 1.3 s, downtime "
@@ -304,6 +310,9 @@ static void test_result_line(void)
     g_assert_cmpstr(b, ==,
                     "v1 migrated from host1 to ? in 1 min 1 s, downtime "
                     "unknown, 2.0 KiB transferred");
+    g_assert_cmpstr(c, ==,
+                    "db1 migrated from host1 to host2 in 900 ms, paused "
+                    "throughout, 1.0 KiB transferred");
 }
 
 static void test_result_line_policy(void)
