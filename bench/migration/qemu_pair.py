@@ -12,6 +12,7 @@ setup time as QEMU reports them.
     bench/migration/qemu_pair.py [--caps events,xbzrle,postcopy-ram]
         [--sample-pages 4096] [--gap-s 1.5] [--append "wss=8 rate=5 hb=10"]
         [--prealloc source|destination] [--paused]
+        [--xbzrle-cache BYTES] [--xbzrle-cache-at SECONDS:BYTES]
 
 Needs a build (DROVER_BUILD_DIR, default ./build) for the test guest.
 """
@@ -188,6 +189,16 @@ def print_pause(src, dst):
                                [e["event"] for e in dst.events]))
 
 
+def print_xbzrle(stats):
+    """QEMU's XBZRLE counters; cache-size is the parameter, which QEMU 7.2
+    updates even when it does not resize the cache."""
+    if stats:
+        print("XBZRLE: cache-size %s, pages %s, cache-miss %s (rate %.3f), "
+              "overflow %s" % (stats["cache-size"], stats["pages"],
+                               stats["cache-miss"], stats["cache-miss-rate"],
+                               stats["overflow"]))
+
+
 def print_trace(tmp, stop_us):
     """Both QEMUs' trace lines in time order, in ms from the source's STOP."""
     lines = []
@@ -269,6 +280,12 @@ def main():
     p.add_argument("--ram-kib", type=int, default=RAM_KIB,
                    help="guest RAM; a multiple of 256 takes QEMU 7.2's "
                    "word-wise dirty sync, which loses TCG writes")
+    p.add_argument("--xbzrle-cache", type=int, default=65536,
+                   metavar="BYTES", help="XBZRLE cache at the start "
+                   "(default 64 KiB, the agent's standby)")
+    p.add_argument("--xbzrle-cache-at", metavar="SECONDS:BYTES",
+                   help="resize the XBZRLE cache this long into the "
+                   "migration, as adaptive did (a no-op in QEMU 7.2)")
     args = p.parse_args()
     if not os.path.exists(GUEST):
         sys.exit("no test guest at %s (set DROVER_BUILD_DIR)" % GUEST)
@@ -326,7 +343,7 @@ def main():
             src.cmd("migrate-set-parameters",
                     {"downtime-limit": args.downtime_ms,
                      "max-bandwidth": args.bandwidth,
-                     "xbzrle-cache-size": 65536,
+                     "xbzrle-cache-size": args.xbzrle_cache,
                      "throttle-trigger-threshold": args.throttle_threshold})
             t0 = time.monotonic()
             src.cmd("migrate", {"uri": "tcp:%s:%d" % (host, PORT)})
@@ -334,6 +351,11 @@ def main():
                   "normal  mbps")
             last = None
             switched = False
+            resize = None
+            xbzrle = None
+            if args.xbzrle_cache_at:
+                at, size = args.xbzrle_cache_at.split(":")
+                resize = (float(at), int(size))
             if args.record:
                 record = open(args.record, "w")
             while True:
@@ -348,6 +370,11 @@ def main():
                     # guest as soon as its device state is loaded
                     dst.cmd("cont")
                     switched = True
+                if resize is not None and \
+                        time.monotonic() - t0 >= resize[0]:
+                    src.cmd("migrate-set-parameters",
+                            {"xbzrle-cache-size": resize[1]})
+                    resize = None
                 info = src.cmd("query-migrate")
                 if record:
                     record.write(json.dumps(info, sort_keys=True) + "\n")
@@ -364,7 +391,9 @@ def main():
                 if info["status"] == "cancelled":
                     print("cancelled after %.0f ms"
                           % ((time.monotonic() - t0) * 1000))
+                    print_xbzrle(xbzrle)
                     return 1
+                xbzrle = info.get("xbzrle-cache") or xbzrle
                 if info["status"] in ("completed", "failed") and switched:
                     print_pause(src, dst)
                 if info["status"] in ("completed", "failed"):
@@ -388,6 +417,7 @@ def main():
                           % (info.get("total-time"), info.get("downtime"),
                              info.get("setup-time"),
                              (time.monotonic() - done_at) * 1000))
+                    print_xbzrle(info.get("xbzrle-cache") or xbzrle)
                     print("resident RAM: source %s, destination %s"
                           % (rss(procs[0].pid), rss(procs[1].pid)))
                     return 0 if info["status"] == "completed" else 1
