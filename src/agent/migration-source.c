@@ -978,14 +978,17 @@ static double agent_source_plan_dirty_bps(AgentMigration *mig)
  */
 static gboolean agent_source_postcopy_plan(AgentMigration *mig, double link)
 {
-    if (mig->postcopy_why == NULL && !mig->was_running) {
-        mig->postcopy_plan = FALSE;
-        mig->postcopy_why = g_strdup("the guest is paused: pre-copy moves it "
-                                     "whole, post-copy would run it");
-    } else if (mig->postcopy_why == NULL) {
+    if (mig->postcopy_why != NULL) {
+        return mig->postcopy_plan;
+    }
+    if (mig->was_running) {
         mig->postcopy_plan = agent_controller_postcopy_wanted(
             mig->controller, agent_source_plan_dirty_bps(mig), link,
             &mig->postcopy_why);
+    } else {
+        mig->postcopy_plan = FALSE;
+        mig->postcopy_why = g_strdup("the guest is paused: pre-copy moves it "
+                                     "whole, post-copy would run it");
     }
     return mig->postcopy_plan;
 }

@@ -390,19 +390,19 @@ void agent_migration_end(AgentMigration *mig, AgentMigrationStatus status,
     }
     agent_migration_persist(mig);
     if (mig->role == AGENT_MIGRATION_SOURCE) {
-        if (status == AGENT_MIGRATION_COMPLETED && !mig->was_running) {
+        if (status == AGENT_MIGRATION_COMPLETED) {
+            g_autofree char *pause =
+                mig->was_running
+                    ? g_strdup_printf(
+                          "guest-observed downtime %" G_GINT64_FORMAT " ms",
+                          (mig->resume_us - mig->stop_us) / 1000)
+                    : g_strdup("the guest paused throughout");
+
             g_message(
                 "migration %s of VM %s to %s completed in %" G_GINT64_FORMAT
-                " ms, the guest paused throughout",
+                " ms, %s",
                 mig->id, mig->vm_name, mig->peer_url,
-                (mig->ended_us - mig->started_us) / 1000);
-        } else if (status == AGENT_MIGRATION_COMPLETED) {
-            g_message(
-                "migration %s of VM %s to %s completed in %" G_GINT64_FORMAT
-                " ms, guest-observed downtime %" G_GINT64_FORMAT " ms",
-                mig->id, mig->vm_name, mig->peer_url,
-                (mig->ended_us - mig->started_us) / 1000,
-                (mig->resume_us - mig->stop_us) / 1000);
+                (mig->ended_us - mig->started_us) / 1000, pause);
         } else {
             g_message("migration %s of VM %s to %s %s: %s", mig->id,
                       mig->vm_name, mig->peer_url,

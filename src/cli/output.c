@@ -365,7 +365,9 @@ char *cli_migration_result_line(JsonObject *migration)
     g_autofree char *downtime =
         cli_format_duration_ms(drv_json_int_or(result, "downtime_ms", -1));
     /* a guest paused before it moved saw no pause of the migration's */
-    gboolean paused = !drv_json_bool_or(result, "was_running", TRUE);
+    g_autofree char *pause = drv_json_bool_or(result, "was_running", TRUE)
+                                 ? g_strdup_printf("downtime %s", downtime)
+                                 : g_strdup("paused throughout");
     g_autofree char *moved = cli_format_bytes(
         drv_json_int_or(result, "transferred_bytes",
                         drv_json_int_or(progress, "transferred_bytes", -1)));
@@ -375,10 +377,9 @@ char *cli_migration_result_line(JsonObject *migration)
     JsonObject *prediction = drv_json_object_or_null(result, "prediction");
 
     g_string_append_printf(
-        out, "%s migrated from %s to %s in %s, %s%s, %s transferred",
+        out, "%s migrated from %s to %s in %s, %s, %s transferred",
         vm ? vm : "?", source ? source : "?", destination ? destination : "?",
-        total, paused ? "paused throughout" : "downtime ",
-        paused ? "" : downtime, moved);
+        total, pause, moved);
     if (policy != NULL) {
         gint64 throttle = drv_json_int_or(result, "max_throttle_percent", 0);
 
