@@ -46,8 +46,14 @@ void agent_adaptive_arm_postcopy(AgentAdaptive *ad, gboolean armed);
 double agent_adaptive_link_bps(const AgentControllerContext *ctx,
                                const AgentMigrationProgress *p);
 
-/* XBZRLE's page size over delta size so far, or 0 before it is judgeable. */
-double agent_adaptive_xbzrle_ratio(const AgentMigrationProgress *p);
+/*
+ * Resolves XBZRLE in @initial before the stream, from the same sample and
+ * link as the post-copy decision; sets @why.
+ */
+void agent_adaptive_plan_compression(AgentAdaptive *ad,
+                                     AgentPolicyInitial *initial,
+                                     double dirty_bps, double link_bps,
+                                     char **why);
 
 /* {"strategy", "total_ms", "downtime_ms", ...} once predicted, or NULL. */
 JsonObject *agent_adaptive_prediction(AgentAdaptive *ad);

@@ -427,17 +427,19 @@ static void agent_source_apply_one(AgentMigration *mig, AgentAction *action)
         agent_source_set_parameter(mig, "throttle-trigger-threshold", 50);
         break;
     case AGENT_ACTION_COMPRESSION:
-        if (initial->compression == AGENT_CAP_OFF) {
-            agent_source_record(mig, action,
-                                "skipped: XBZRLE was not enabled at the "
-                                "start");
-            break;
-        }
-        agent_source_record(mig, action, NULL);
-        agent_source_set_parameter(mig, "xbzrle-cache-size",
-                                   action->value < 0
-                                       ? AGENT_MIGRATION_XBZRLE_STANDBY
-                                       : agent_source_xbzrle_cache(mig));
+        /*
+         * QEMU 7.2 keeps the cache a migration starts with: a larger one
+         * set now would be reported and never used.
+         */
+        agent_source_record(
+            mig, action,
+            initial->compression == AGENT_CAP_OFF
+                ? "skipped: XBZRLE was not enabled at the start"
+            : initial->compression == AGENT_CAP_STANDBY
+                ? "skipped: QEMU keeps the XBZRLE cache a migration starts "
+                  "with (standby: 64 KiB); \"compression\": true gives it "
+                  "the full cache from the start"
+                : "skipped: XBZRLE has had its full cache since the start");
         break;
     case AGENT_ACTION_POSTCOPY: {
         g_autoptr(GError) error = NULL;
@@ -924,10 +926,11 @@ static void agent_source_on_capabilities(GObject *source, GAsyncResult *result,
         args, "throttle-trigger-threshold",
         initial->auto_converge == AGENT_CAP_STANDBY ? 100 : 50);
     if (initial->compression != AGENT_CAP_OFF) {
+        mig->xbzrle_cache_bytes = initial->compression == AGENT_CAP_ON
+                                      ? agent_source_xbzrle_cache(mig)
+                                      : AGENT_MIGRATION_XBZRLE_STANDBY;
         json_object_set_int_member(args, "xbzrle-cache-size",
-                                   initial->compression == AGENT_CAP_ON
-                                       ? agent_source_xbzrle_cache(mig)
-                                       : AGENT_MIGRATION_XBZRLE_STANDBY);
+                                   mig->xbzrle_cache_bytes);
     }
     agent_source_qmp(mig, "migrate-set-parameters", args,
                      agent_source_on_parameters, agent_migration_ref(mig));
@@ -993,10 +996,12 @@ static gboolean agent_source_postcopy_plan(AgentMigration *mig, double link)
     return mig->postcopy_plan;
 }
 
-static void agent_source_arm_postcopy(AgentMigration *mig)
+/* What QEMU's capabilities fix for the whole migration, decided at once. */
+static void agent_source_plan_capabilities(AgentMigration *mig)
 {
     gboolean measured;
     double link = agent_source_link_bps(mig, &measured);
+    g_autofree char *compression_why = NULL;
 
     mig->postcopy_armed = agent_source_postcopy_plan(mig, link);
     agent_controller_arm_postcopy(mig->controller, mig->postcopy_armed);
@@ -1004,6 +1009,17 @@ static void agent_source_arm_postcopy(AgentMigration *mig)
         g_message("migration %s of VM %s: post-copy %s: %s", mig->id,
                   mig->vm_name, mig->postcopy_armed ? "armed" : "not armed",
                   mig->postcopy_why);
+    }
+    agent_controller_plan_compression(mig->controller,
+                                      agent_source_plan_dirty_bps(mig), link,
+                                      &compression_why);
+    if (compression_why != NULL) {
+        g_message("migration %s of VM %s: XBZRLE %s: %s", mig->id, mig->vm_name,
+                  agent_controller_initial(mig->controller)->compression ==
+                          AGENT_CAP_ON
+                      ? "on"
+                      : "off",
+                  compression_why);
     }
 }
 
@@ -1024,8 +1040,8 @@ static void agent_source_on_before_hooks(GObject *source, GAsyncResult *result,
         json_array_unref(caps);
         return;
     }
+    agent_source_plan_capabilities(mig);
     initial = agent_controller_initial(mig->controller);
-    agent_source_arm_postcopy(mig);
     agent_add_capability(caps, "events", TRUE);
     agent_add_capability(caps, "auto-converge",
                          initial->auto_converge != AGENT_CAP_OFF);

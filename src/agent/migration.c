@@ -192,6 +192,8 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
     json_object_set_object_member(obj, "progress", progress);
     json_object_set_boolean_member(obj, "was_running", mig->was_running);
     json_object_set_boolean_member(obj, "postcopy_armed", mig->postcopy_armed);
+    json_object_set_int_member(obj, "xbzrle_cache_bytes",
+                               mig->xbzrle_cache_bytes);
     json_object_set_int_member(obj, "started_us", mig->started_us);
     json_object_set_int_member(obj, "ended_us", mig->ended_us);
     json_object_set_int_member(obj, "stop_us", mig->stop_us);
@@ -236,6 +238,8 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
             json_object_set_string_member(result, "destination_ram",
                                           mig->dest_ram);
         }
+        json_object_set_int_member(result, "xbzrle_cache_bytes",
+                                   mig->xbzrle_cache_bytes);
         json_object_set_int_member(result, "xbzrle_pages",
                                    (gint64)mig->progress.xbzrle_pages);
         json_object_set_string_member(result, "policy",
@@ -531,6 +535,7 @@ static AgentMigration *agent_migration_load(Agent *agent, const char *path,
     mig->port = (guint)drv_json_int_or(obj, "port", 0);
     mig->was_running = drv_json_bool_or(obj, "was_running", TRUE);
     mig->postcopy_armed = drv_json_bool_or(obj, "postcopy_armed", FALSE);
+    mig->xbzrle_cache_bytes = drv_json_int_or(obj, "xbzrle_cache_bytes", 0);
     mig->started_us = drv_json_int_or(obj, "started_us", 0);
     mig->ended_us = drv_json_int_or(obj, "ended_us", 0);
     mig->stop_us = drv_json_int_or(obj, "stop_us", 0);

@@ -87,7 +87,8 @@ struct _AgentMigration {
     gint64 qemu_downtime_ms;
     gint64 qemu_total_ms;
     gboolean postcopy_used;
-    gboolean postcopy_armed; /* postcopy-ram on: post-copy at hand */
+    gboolean postcopy_armed;   /* postcopy-ram on: post-copy at hand */
+    gint64 xbzrle_cache_bytes; /* XBZRLE's cache, fixed at the start; 0: off */
     /* the stream socket's TCP_NOTSENT_LOWAT as read back; -1: QEMU's own */
     gint stream_notsent_lowat;
     /* how the destination readied its RAM: mapped, preallocated, untouched */

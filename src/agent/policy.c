@@ -674,6 +674,17 @@ void agent_controller_arm_postcopy(AgentController *ctrl, gboolean armed)
     }
 }
 
+void agent_controller_plan_compression(AgentController *ctrl, double dirty_bps,
+                                       double link_bps, char **why)
+{
+    *why = NULL;
+    if (ctrl->adaptive != NULL &&
+        ctrl->initial.compression == AGENT_CAP_STANDBY) {
+        agent_adaptive_plan_compression(ctrl->adaptive, &ctrl->initial,
+                                        dirty_bps, link_bps, why);
+    }
+}
+
 JsonObject *agent_controller_prediction(AgentController *ctrl)
 {
     return ctrl->adaptive ? agent_adaptive_prediction(ctrl->adaptive) : NULL;

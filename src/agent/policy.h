@@ -48,7 +48,7 @@ typedef enum {
     AGENT_ACTION_DOWNTIME_FACTOR, /* value: factor */
     AGENT_ACTION_BANDWIDTH,       /* value: Mbit/s, 0 unlimited */
     AGENT_ACTION_AUTO_CONVERGE,   /* throttle from now on; value: initial % */
-    AGENT_ACTION_COMPRESSION,     /* XBZRLE's full cache; value < 0: standby */
+    AGENT_ACTION_COMPRESSION,     /* XBZRLE: only at the start (QEMU 7.2) */
     AGENT_ACTION_POSTCOPY,
     AGENT_ACTION_PAUSE,
     AGENT_ACTION_ABORT,
@@ -148,6 +148,15 @@ gboolean agent_controller_postcopy_wanted(AgentController *ctrl,
                                           char **why);
 /* Post-copy is (not) armed: without, its steps are skipped. */
 void agent_controller_arm_postcopy(AgentController *ctrl, gboolean armed);
+
+/*
+ * XBZRLE's cache, fixed for the whole migration once the stream starts:
+ * adaptive decides it here from the same sample and link (its own
+ * "standby"); a schedule's or a request's setting stands.  Sets @why to
+ * the reason when it decided, NULL otherwise.
+ */
+void agent_controller_plan_compression(AgentController *ctrl, double dirty_bps,
+                                       double link_bps, char **why);
 
 /* The controller's prediction, once it has made one (adaptive), or NULL. */
 JsonObject *agent_controller_prediction(AgentController *ctrl);

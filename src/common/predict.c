@@ -34,6 +34,12 @@ gboolean drv_predict_postcopy_needed(double sampled_dirty_bps, double link_bps)
            DRV_PREDICT_CONVERGE_RATIO;
 }
 
+gboolean drv_predict_outruns_link(double sampled_dirty_bps, double link_bps)
+{
+    return sampled_dirty_bps >= 0 && link_bps > 0 &&
+           sampled_dirty_bps * DRV_PREDICT_SAMPLE_UNDERCOUNT >= link_bps;
+}
+
 /* What the guest dirties while @seconds pass, bounded by its working set. */
 static double drv_dirtied(const DrvPredictInput *in, double rate,
                           double seconds)

@@ -70,6 +70,12 @@ void drv_predict(const DrvPredictInput *in, DrvPrediction *out);
 gboolean drv_predict_postcopy_needed(double sampled_dirty_bps, double link_bps);
 
 /*
+ * Whether that guest, the same undercount allowed for, dirties at least
+ * as fast as the link carries: no sample, FALSE.
+ */
+gboolean drv_predict_outruns_link(double sampled_dirty_bps, double link_bps);
+
+/*
  * {"strategy", "total_ms", "downtime_ms", "passes", "throttle_percent",
  *  "sent_bytes", "converges", "dirty_rate_bps", "link_bps"}: what agents
  * put in a migration's result and droverd in an estimate.

@@ -360,7 +360,7 @@ static void test_adaptive_start(void)
 
     /* room for the hand-over within the 50 ms the guest may see */
     g_assert_cmpuint(initial->downtime_ms, ==, 35);
-    /* XBZRLE waits for the need, like the throttle */
+    /* XBZRLE is decided before the stream; the throttle waits */
     g_assert_cmpint(initial->compression, ==, AGENT_CAP_STANDBY);
     g_assert_cmpint(initial->auto_converge, ==, AGENT_CAP_STANDBY);
     g_assert_cmpuint(initial->bandwidth_mbps, ==, 0);
@@ -378,9 +378,9 @@ static void test_adaptive_converging(void)
     g_autofree char *a3 = adaptive_boundary(ctrl, &p, 3, 5, 10000, 30000, 2200);
     JsonObject *prediction = agent_controller_prediction(ctrl);
 
+    /* converging: nothing to change, XBZRLE least of all (fixed) */
     g_assert_cmpstr(a1, ==, "");
-    /* 14 MiB left, 4.2 MiB fit a 35 ms pause at 1 Gbit/s: deltas, once */
-    g_assert_cmpstr(a2, ==, "compression=0");
+    g_assert_cmpstr(a2, ==, "");
     g_assert_cmpstr(a3, ==, "");
     g_assert_nonnull(prediction);
     g_assert_cmpstr(drv_json_string_or(prediction, "strategy", ""), ==,
@@ -411,7 +411,7 @@ static void test_adaptive_postcopy(void)
 /*
  * Passes 1 and 2 of a guest dirtying 4/3 of what is sent, post-copy not
  * at hand: the controller throttles as hard as the ratio says,
- * 1 - 0.6 / (4/3) = 55%, and sends re-sent pages as deltas.
+ * 1 - 0.6 / (4/3) = 55%.
  */
 static void adaptive_throttling(AgentController *ctrl,
                                 AgentMigrationProgress *p, gint64 ms)
@@ -420,7 +420,7 @@ static void adaptive_throttling(AgentController *ctrl,
 
     g_free(adaptive_boundary(ctrl, p, 1, 200, 0, 0, 250));
     a2 = adaptive_boundary(ctrl, p, 2, 64, 40000, 30000, ms);
-    g_assert_cmpstr(a2, ==, "compression=0 auto_converge=55");
+    g_assert_cmpstr(a2, ==, "auto_converge=55");
 }
 
 /*
@@ -566,7 +566,7 @@ static void test_replay_stream(void)
     u = replay(unarmed, "qmp-stream-autoconverge.jsonl");
     n = replay(l, "qmp-stream-autoconverge.jsonl");
     /* QEMU's dirty rate comes after a second: judged at pass 3 */
-    g_assert_cmpstr(a, ==, "2:compression=0;3:post_copy=0;");
+    g_assert_cmpstr(a, ==, "3:post_copy=0;");
     /*
      * Not armed: throttled; QEMU's throttle reaches 99% at pass 19 and
      * passes 20 and 21 still start with 80-128 MiB: the longer pause
@@ -574,7 +574,7 @@ static void test_replay_stream(void)
      */
     g_assert_cmpstr(a, !=, u);
     g_assert_cmpstr(u, ==,
-                    "2:compression=0;3:auto_converge=47.245;"
+                    "3:auto_converge=47.245;"
                     "21:downtime_ms=1396.2;23:pause=0;");
     g_assert_cmpstr(n, ==, "");
 }
@@ -588,8 +588,8 @@ static void test_replay_db(void)
 
     agent_controller_arm_postcopy(ctrl, TRUE);
     log = replay(ctrl, "qmp-db-converging.jsonl");
-    /* converging: more left than the pause takes at pass 3, nothing else */
-    g_assert_cmpstr(log, ==, "3:compression=0;");
+    /* converging: nothing to do */
+    g_assert_cmpstr(log, ==, "");
 }
 
 /*
@@ -719,63 +719,76 @@ static void test_adaptive_link_rate(void)
 }
 
 /*
- * Compressibility: once XBZRLE has had its cache for a pass, deltas that
- * are not well under a page send it back to standby — judged once.
+ * XBZRLE is sized before the stream (QEMU 7.2 keeps the cache a migration
+ * starts with): adaptive gives it the full cache where the guest may
+ * outrun the link but deltas can still carry pre-copy, none where pre-copy
+ * converges as it is or post-copy will move a guest that outruns the link
+ * outright; a setting the request or a schedule made stands.
  */
-static void xbzrle_after(guint64 pages, guint64 bytes, guint64 overflow,
-                         char **a2, char **a3, char **a4)
+static AgentCapMode compression_planned(const char *policy, double dirty_mib_s,
+                                        gboolean post_copy,
+                                        AgentCapMode requested, char **why)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(AgentPolicy) ad = agent_policy_builtin("adaptive", &error);
-    g_autoptr(AgentController) ctrl = controller(ad, FALSE, 0);
-    g_auto(AgentMigrationProgress) p = {0};
+    g_autoptr(AgentPolicy) p = agent_policy_builtin(policy, &error);
+    g_autoptr(AgentController) ctrl = controller(p, post_copy, 0);
 
-    g_free(adaptive_boundary(ctrl, &p, 1, 200, 0, 0, 250));
-    *a2 = adaptive_boundary(ctrl, &p, 2, 14, 10000, 30000, 2000);
-    p.xbzrle_pages = pages;
-    p.xbzrle_bytes = bytes;
-    p.xbzrle_overflow = overflow;
-    *a3 = adaptive_boundary(ctrl, &p, 3, 10, 10000, 30000, 2200);
-    *a4 = adaptive_boundary(ctrl, &p, 4, 5, 10000, 30000, 2400);
+    if (requested != AGENT_CAP_STANDBY) {
+        agent_controller_initial_mut(ctrl)->compression = requested;
+    }
+    agent_controller_plan_compression(
+        ctrl, dirty_mib_s < 0 ? -1 : dirty_mib_s * MIB, 125e6, why);
+    return agent_controller_initial(ctrl)->compression;
 }
 
-static void test_adaptive_compressibility(void)
+static void test_adaptive_compression_plan(void)
 {
-    AgentMigrationProgress p = {.page_size = 4096};
-    g_autofree char *a2 = NULL;
-    g_autofree char *a3 = NULL;
-    g_autofree char *a4 = NULL;
-    g_autofree char *b2 = NULL;
-    g_autofree char *b3 = NULL;
-    g_autofree char *b4 = NULL;
-    g_autofree char *c3 = NULL;
-    g_autofree char *c2 = NULL;
-    g_autofree char *c4 = NULL;
+    g_autofree char *hot = NULL;
+    g_autofree char *stream = NULL;
+    g_autofree char *stream_pinned = NULL;
+    g_autofree char *web = NULL;
+    g_autofree char *unsampled = NULL;
+    g_autofree char *asked = NULL;
+    g_autofree char *refused = NULL;
+    g_autofree char *schedule = NULL;
 
-    /* 4000 deltas of 3 KiB and 1000 overflows: 4096 * 5000 / 16.2 MB */
-    p.xbzrle_pages = 4000;
-    p.xbzrle_bytes = 4000 * 3072;
-    p.xbzrle_overflow = 1000;
-    g_assert_cmpfloat_with_epsilon(agent_adaptive_xbzrle_ratio(&p),
-                                   5000.0 * 4096 / (4000 * 3072 + 1000 * 4096),
-                                   1e-9);
-    /* too few pages to judge */
-    p.xbzrle_pages = 100;
-    p.xbzrle_overflow = 0;
-    g_assert_cmpfloat(agent_adaptive_xbzrle_ratio(&p), ==, 0);
-
-    /* poor deltas: back to standby, once */
-    xbzrle_after(4000, 4000 * 3072, 1000, &a2, &a3, &a4);
-    g_assert_cmpstr(a2, ==, "compression=0");
-    g_assert_cmpstr(a3, ==, "compression=-1");
-    g_assert_cmpstr(a4, ==, "");
-    /* deltas a tenth of a page: kept */
-    xbzrle_after(4000, 4000 * 400, 0, &b2, &b3, &b4);
-    g_assert_cmpstr(b3, ==, "");
-    g_assert_cmpstr(b4, ==, "");
-    /* nothing went through it yet: no judgement */
-    xbzrle_after(10, 10 * 4096, 0, &c2, &c3, &c4);
-    g_assert_cmpstr(c3, ==, "");
+    /* hot: sampled 63 MiB/s, 99 MB/s allowed for, on 125 MB/s: deltas */
+    g_assert_cmpint(
+        compression_planned("adaptive", 63, TRUE, AGENT_CAP_STANDBY, &hot), ==,
+        AGENT_CAP_ON);
+    g_assert_nonnull(strstr(hot, "full from the start"));
+    /* stream: 128 MiB/s sampled outruns the link; post-copy will move it */
+    g_assert_cmpint(
+        compression_planned("adaptive", 128, TRUE, AGENT_CAP_STANDBY, &stream),
+        ==, AGENT_CAP_OFF);
+    g_assert_nonnull(strstr(stream, "post-copy will move it"));
+    /* ... unless post-copy is not at hand: then deltas help pre-copy */
+    g_assert_cmpint(compression_planned("adaptive", 128, FALSE,
+                                        AGENT_CAP_STANDBY, &stream_pinned),
+                    ==, AGENT_CAP_ON);
+    /* web: 5 MiB/s */
+    g_assert_cmpint(
+        compression_planned("adaptive", 5, TRUE, AGENT_CAP_STANDBY, &web), ==,
+        AGENT_CAP_OFF);
+    g_assert_nonnull(strstr(web, "converges without XBZRLE"));
+    g_assert_cmpint(compression_planned("adaptive", -1, TRUE, AGENT_CAP_STANDBY,
+                                        &unsampled),
+                    ==, AGENT_CAP_ON);
+    g_assert_nonnull(strstr(unsampled, "no dirty-rate sample"));
+    /* what the request asked for stands, either way */
+    g_assert_cmpint(
+        compression_planned("adaptive", 5, TRUE, AGENT_CAP_ON, &asked), ==,
+        AGENT_CAP_ON);
+    g_assert_null(asked);
+    g_assert_cmpint(
+        compression_planned("adaptive", 63, TRUE, AGENT_CAP_OFF, &refused), ==,
+        AGENT_CAP_OFF);
+    g_assert_null(refused);
+    /* a schedule's own setting stands */
+    g_assert_cmpint(compression_planned("minimal_downtime", 63, TRUE,
+                                        AGENT_CAP_STANDBY, &schedule),
+                    ==, AGENT_CAP_OFF);
+    g_assert_null(schedule);
 }
 
 /* ---- predictor ---- */
@@ -792,6 +805,11 @@ static void test_postcopy_needed(void)
     g_assert_false(drv_predict_postcopy_needed(0.39 * 125e6, 125e6));
     g_assert_true(drv_predict_postcopy_needed(0.41 * 125e6, 125e6));
     g_assert_true(drv_predict_postcopy_needed(300 * MIB, 125e6));
+    /* outrunning it outright: two thirds of the link sampled, or more */
+    g_assert_false(drv_predict_outruns_link(-1, 125e6));
+    g_assert_false(drv_predict_outruns_link(10 * MIB, 0));
+    g_assert_false(drv_predict_outruns_link(0.66 * 125e6, 125e6));
+    g_assert_true(drv_predict_outruns_link(0.67 * 125e6, 125e6));
 }
 
 /*
@@ -880,8 +898,8 @@ int main(int argc, char **argv)
     g_test_add_func("/policy/adaptive-small-hot-set",
                     test_adaptive_small_hot_set);
     g_test_add_func("/policy/adaptive-link-rate", test_adaptive_link_rate);
-    g_test_add_func("/policy/adaptive-compressibility",
-                    test_adaptive_compressibility);
+    g_test_add_func("/policy/adaptive-compression-plan",
+                    test_adaptive_compression_plan);
     g_test_add_func("/policy/adaptive-postcopy", test_adaptive_postcopy);
     g_test_add_func("/policy/adaptive-no-postcopy", test_adaptive_no_postcopy);
     g_test_add_func("/policy/adaptive-throttle-exhausted",
