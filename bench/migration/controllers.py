@@ -76,7 +76,7 @@ NOVA = {
 #   speed as QEMU default to 128 MiBps == 1 Gbps, use 16 GiBps"): unlimited.
 # - downtime-limit: migrate_downtime, default 0.1 s -> 100 ms.
 # - XBZRLE cache: 10% of guest RAM rounded to a power of two (drover sizes
-#   its cache at a quarter of RAM, at most 256 MiB -- a difference we cannot
+#   its cache at half the RAM, at most 256 MiB -- a difference we cannot
 #   express in a schedule).
 # - its monitor loop polls query-migrate every 1 s (0.1 s near the end);
 #   whenever the remaining RAM grew since the previous poll it bumps
