@@ -213,12 +213,19 @@ static void agent_adaptive_boundary(AgentAdaptive *ad,
     }
     converging = ratio < DRV_PREDICT_CONVERGE_RATIO && shrinking;
     if (!converging && ad->ctx.post_copy_allowed && !ad->postcopy) {
+        double xbzrle = agent_migration_progress_xbzrle_ratio(p);
+        g_autofree char *deltas =
+            xbzrle > 0 ? g_strdup_printf(" (XBZRLE's deltas %.1fx smaller "
+                                         "than pages)",
+                                         xbzrle)
+                       : g_strdup("");
+
         ad->postcopy = TRUE;
         agent_action_add(out, AGENT_ACTION_POSTCOPY, 0,
                          g_strdup_printf("the guest dirties %.0f pages/s "
-                                         "against %.0f sent: pre-copy "
+                                         "against %.0f sent%s: pre-copy "
                                          "cannot converge",
-                                         dirty_pps, sent_pps));
+                                         dirty_pps, sent_pps, deltas));
         return;
     }
     if (converging) {

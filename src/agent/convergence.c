@@ -212,4 +212,25 @@ void agent_migration_progress_to_json(const AgentMigrationProgress *progress,
     json_object_set_int_member(out, "elapsed_ms", progress->elapsed_ms);
     json_object_set_int_member(out, "xbzrle_pages",
                                (gint64)progress->xbzrle_pages);
+    json_object_set_double_member(
+        out, "xbzrle_ratio",
+        (double)(gint64)(agent_migration_progress_xbzrle_ratio(progress) *
+                         100) /
+            100.0);
+}
+
+#define AGENT_XBZRLE_MIN_PAGES 1024
+
+double
+agent_migration_progress_xbzrle_ratio(const AgentMigrationProgress *progress)
+{
+    double page = (double)MAX(progress->page_size, 1);
+    double tried = (double)(progress->xbzrle_pages + progress->xbzrle_overflow);
+    double bytes = (double)progress->xbzrle_bytes +
+                   (double)progress->xbzrle_overflow * page;
+
+    if (tried < AGENT_XBZRLE_MIN_PAGES || bytes <= 0) {
+        return 0;
+    }
+    return tried * page / bytes;
 }

@@ -70,5 +70,13 @@ void agent_migration_progress_update(AgentMigrationProgress *progress,
                                      JsonObject *info);
 void agent_migration_progress_to_json(const AgentMigrationProgress *progress,
                                       JsonObject *out);
+/*
+ * The guest's page compressibility as XBZRLE met it: how much smaller than
+ * a page a page it tried travelled (page size over the bytes its deltas
+ * took, overflows — sent whole — counted as pages); 0 until 1,024 pages
+ * went through it.
+ */
+double
+agent_migration_progress_xbzrle_ratio(const AgentMigrationProgress *progress);
 
 G_END_DECLS

@@ -242,6 +242,9 @@ JsonObject *agent_migration_to_json(AgentMigration *mig)
                                    mig->xbzrle_cache_bytes);
         json_object_set_int_member(result, "xbzrle_pages",
                                    (gint64)mig->progress.xbzrle_pages);
+        json_object_set_double_member(
+            result, "xbzrle_ratio",
+            agent_migration_progress_xbzrle_ratio(&mig->progress));
         json_object_set_string_member(result, "policy",
                                       mig->params.policy ? mig->params.policy
                                                          : "adaptive");

@@ -91,6 +91,35 @@ static void test_progress_json(void)
                     "active");
 }
 
+/*
+ * Compressibility as XBZRLE met it: deltas and overflows (sent whole) over
+ * the bytes they took; nothing said before 1,024 pages went through it.
+ */
+static void test_xbzrle_ratio(void)
+{
+    AgentMigrationProgress p = {.page_size = 4096};
+    g_autoptr(JsonObject) out = json_object_new();
+
+    /* 4000 deltas of 3 KiB and 1000 overflows: 4096 * 5000 / 16.4 MB */
+    p.xbzrle_pages = 4000;
+    p.xbzrle_bytes = 4000 * 3072;
+    p.xbzrle_overflow = 1000;
+    g_assert_cmpfloat_with_epsilon(agent_migration_progress_xbzrle_ratio(&p),
+                                   5000.0 * 4096 / (4000 * 3072 + 1000 * 4096),
+                                   1e-9);
+    agent_migration_progress_to_json(&p, out);
+    g_assert_cmpfloat(json_object_get_double_member(out, "xbzrle_ratio"), ==,
+                      1.25);
+    /* deltas a tenth of a page */
+    p.xbzrle_bytes = 4000 * 400;
+    p.xbzrle_overflow = 0;
+    g_assert_cmpfloat_with_epsilon(agent_migration_progress_xbzrle_ratio(&p),
+                                   4096.0 / 400, 1e-9);
+    /* too few pages to judge */
+    p.xbzrle_pages = 100;
+    g_assert_cmpfloat(agent_migration_progress_xbzrle_ratio(&p), ==, 0);
+}
+
 static void test_params_unset(void)
 {
     g_auto(AgentMigrationParams) p = {0};
@@ -167,6 +196,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/convergence/progress", test_progress);
     g_test_add_func("/convergence/progress-json", test_progress_json);
+    g_test_add_func("/convergence/xbzrle-ratio", test_xbzrle_ratio);
     g_test_add_func("/convergence/params", test_params);
     g_test_add_func("/convergence/params-unset", test_params_unset);
     g_test_add_func("/convergence/params-refused", test_params_refused);
