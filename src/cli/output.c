@@ -382,6 +382,7 @@ char *cli_migration_result_line(JsonObject *migration)
         total, pause, moved);
     if (policy != NULL) {
         gint64 throttle = drv_json_int_or(result, "max_throttle_percent", 0);
+        gint64 xbzrle_pages = drv_json_int_or(result, "xbzrle_pages", 0);
 
         g_string_append_printf(out, " (policy %s, ", policy);
         if (drv_json_bool_or(result, "postcopy", FALSE)) {
@@ -391,6 +392,16 @@ char *cli_migration_result_line(JsonObject *migration)
                 out, "throttled up to %" G_GINT64_FORMAT "%%", throttle);
         } else {
             g_string_append(out, "pre-copy");
+        }
+        if (xbzrle_pages > 0) {
+            double ratio = drv_json_double_or(result, "xbzrle_ratio", 0);
+
+            g_string_append_printf(
+                out, ", %" G_GINT64_FORMAT " pages as XBZRLE deltas",
+                xbzrle_pages);
+            if (ratio > 0) {
+                g_string_append_printf(out, " %.1fx smaller", ratio);
+            }
         }
         if (prediction != NULL) {
             g_autofree char *p_total = cli_format_duration_ms(

@@ -331,6 +331,7 @@ static void test_result_line_policy(void)
               "\"total_time_ms\": 8200, \"downtime_ms\": 48, "
               "\"transferred_bytes\": 1024, \"policy\": \"minimal_downtime\", "
               "\"postcopy\": false, \"max_throttle_percent\": 40, "
+              "\"xbzrle_pages\": 18502, \"xbzrle_ratio\": 6.31, "
               "\"prediction\": null}}");
     g_autofree char *a = cli_migration_result_line(post);
     g_autofree char *b = cli_migration_result_line(throttled);
@@ -342,7 +343,8 @@ static void test_result_line_policy(void)
     g_assert_cmpstr(b, ==,
                     "db1 migrated from h1 to h2 in 8.2 s, downtime 48 ms, "
                     "1.0 KiB transferred (policy minimal_downtime, "
-                    "throttled up to 40%)");
+                    "throttled up to 40%, 18502 pages as XBZRLE deltas "
+                    "6.3x smaller)");
 }
 
 static void test_estimate_text(void)
