@@ -25,19 +25,28 @@ const char *drv_strategy_name(DrvStrategy strategy)
 /* how much faster than sampled a stream meets the guest dirtying */
 #define DRV_PREDICT_SAMPLE_UNDERCOUNT 1.5
 
-gboolean drv_predict_postcopy_needed(double sampled_dirty_bps, double link_bps)
+/*
+ * The share of the link a sampled guest dirties once the sample's
+ * undercount is allowed for; negative when there is no sample or link.
+ */
+static double drv_predict_link_share(double sampled_dirty_bps, double link_bps)
 {
     if (sampled_dirty_bps < 0 || link_bps <= 0) {
-        return TRUE;
+        return -1;
     }
-    return sampled_dirty_bps * DRV_PREDICT_SAMPLE_UNDERCOUNT / link_bps >=
-           DRV_PREDICT_CONVERGE_RATIO;
+    return sampled_dirty_bps * DRV_PREDICT_SAMPLE_UNDERCOUNT / link_bps;
+}
+
+gboolean drv_predict_postcopy_needed(double sampled_dirty_bps, double link_bps)
+{
+    double share = drv_predict_link_share(sampled_dirty_bps, link_bps);
+
+    return share < 0 || share >= DRV_PREDICT_CONVERGE_RATIO;
 }
 
 gboolean drv_predict_outruns_link(double sampled_dirty_bps, double link_bps)
 {
-    return sampled_dirty_bps >= 0 && link_bps > 0 &&
-           sampled_dirty_bps * DRV_PREDICT_SAMPLE_UNDERCOUNT >= link_bps;
+    return drv_predict_link_share(sampled_dirty_bps, link_bps) >= 1.0;
 }
 
 /* What the guest dirties while @seconds pass, bounded by its working set. */
